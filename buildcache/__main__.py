@@ -1,0 +1,3 @@
+from buildcache.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""Effective configuration: environment > user config file > system config file > default.
+
+Imported by the wrapper's hot path, so it uses only `os`. Every value is
+parsed here and only here, so a bad value always produces the same error
+naming its variable (ConfigError), whether the CLI or the wrapper reads it.
+
+Config files hold `NAME = value` lines with the same names as the
+environment variables; `#` starts a comment. Files exist for the consumers
+that do not see a shell's environment: cron, IDEs, CI steps.
+"""
+
+from __future__ import annotations
+
+import os
+
+from buildcache.errors import ConfigError
+
+DEFAULT_MAX_SIZE = "10G"
+SYSTEM_CONFIG_FILE = "/etc/buildcache.conf"
+VARIABLES = ("BUILDCACHE_DIR", "BUILDCACHE_MAX_SIZE", "BUILDCACHE_DISABLE", "BUILDCACHE_LOG")
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_TRUE_WORDS = {"1", "true", "yes", "on"}
+_FALSE_WORDS = {"", "0", "false", "no", "off"}
+
+
+def parse_size(text: str, *, variable: str = "size") -> int:
+    """'10G' -> bytes. Units are powers of 1024; 'B'/'iB' after the unit are accepted."""
+    raw = text.strip().upper()
+    for suffix in ("IB", "B"):
+        if raw.endswith(suffix) and len(raw) > len(suffix) and raw[-len(suffix) - 1] in "KMGT":
+            raw = raw[: -len(suffix)]
+            break
+    unit = raw[-1:] if raw[-1:] in "KMGT" else ""
+    number = raw[: len(raw) - len(unit)]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if not number or value < 0 or value != value or value == float("inf"):
+        raise ConfigError(
+            variable, text, "expected a size such as 500M, 10G or 1T (units K, M, G, T)"
+        )
+    return int(value * _SIZE_UNITS[unit])
+
+
+def format_size(size: int) -> str:
+    """Bytes -> '1.5 GiB' for people."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def parse_bool(text: str, *, variable: str) -> bool:
+    word = text.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ConfigError(variable, text, "expected 1/0, true/false, yes/no or on/off")
+
+
+def read_config_file(path: str) -> dict[str, str]:
+    """`NAME = value` lines of a config file; a missing file is empty."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise ConfigError("config file", path, f"cannot be read ({error.strerror})") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or name not in VARIABLES:
+            raise ConfigError(
+                f"{path}:{number}", line, f"expected NAME = value with NAME one of {', '.join(VARIABLES)}"
+            )
+        values[name] = value.strip().strip("\"'")
+    return values
+
+
+def user_config_file(environ: dict[str, str] | os._Environ[str]) -> str:
+    if environ.get("BUILDCACHE_CONFIG"):
+        return environ["BUILDCACHE_CONFIG"]
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(_home(environ), ".config")
+    return os.path.join(base, "buildcache", "buildcache.conf")
+
+
+def _home(environ: dict[str, str] | os._Environ[str]) -> str:
+    return environ.get("HOME") or os.path.expanduser("~")
+
+
+class Config:
+    """The effective configuration and, per variable, where its value came from."""
+
+    __slots__ = ("cache_dir", "max_bytes", "disabled", "log", "origins")
+
+    def __init__(
+        self, cache_dir: str, max_bytes: int, disabled: bool, log: str, origins: dict[str, str]
+    ) -> None:
+        self.cache_dir = cache_dir
+        self.max_bytes = max_bytes
+        self.disabled = disabled
+        self.log = log
+        self.origins = origins
+
+
+def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Config:
+    """Resolve every variable; raises ConfigError naming the first bad one."""
+    environ = os.environ if environ is None else environ
+    layers = [
+        ("environment", {name: environ[name] for name in VARIABLES if name in environ}),
+        (user_config_file(environ), None),
+        (environ.get("BUILDCACHE_SYSTEM_CONFIG", SYSTEM_CONFIG_FILE), None),
+    ]
+    raw: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    for origin, values in layers:
+        if values is None:
+            values = read_config_file(origin)
+        for name, value in values.items():
+            if name not in raw:
+                raw[name] = value
+                origins[name] = origin
+
+    if "BUILDCACHE_DIR" in raw and raw["BUILDCACHE_DIR"]:
+        cache_dir = os.path.expanduser(raw["BUILDCACHE_DIR"])
+        if not os.path.isabs(cache_dir):
+            raise ConfigError("BUILDCACHE_DIR", raw["BUILDCACHE_DIR"], "must be an absolute path")
+    else:
+        base = environ.get("XDG_CACHE_HOME") or os.path.join(_home(environ), ".cache")
+        cache_dir = os.path.join(base, "buildcache")
+        origins["BUILDCACHE_DIR"] = "default"
+
+    max_size = raw.get("BUILDCACHE_MAX_SIZE", DEFAULT_MAX_SIZE)
+    origins.setdefault("BUILDCACHE_MAX_SIZE", "default")
+    max_bytes = parse_size(max_size, variable="BUILDCACHE_MAX_SIZE")
+    if max_bytes < (1 << 20):
+        raise ConfigError("BUILDCACHE_MAX_SIZE", max_size, "must be at least 1M")
+
+    disabled = parse_bool(raw.get("BUILDCACHE_DISABLE", ""), variable="BUILDCACHE_DISABLE")
+    origins.setdefault("BUILDCACHE_DISABLE", "default")
+    log = raw.get("BUILDCACHE_LOG", "")
+    origins.setdefault("BUILDCACHE_LOG", "default")
+    return Config(cache_dir, max_bytes, disabled, log, origins)

@@ -1,0 +1,42 @@
+"""Shared fixtures. Every test runs with a throwaway HOME so nothing touches the real one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# cargo and rustup live under the real home; keep them reachable after HOME moves.
+REAL_HOME = Path(os.path.expanduser("~"))
+CARGO_HOME = os.environ.get("CARGO_HOME", str(REAL_HOME / ".cargo"))
+RUSTUP_HOME = os.environ.get("RUSTUP_HOME", str(REAL_HOME / ".rustup"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point HOME, XDG dirs and buildcache's config files at a fresh directory.
+
+    A test that forgets to pass its own BUILDCACHE_DIR then writes into this
+    throwaway home instead of the developer's real cache.
+    """
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("CARGO_HOME", CARGO_HOME)
+    monkeypatch.setenv("RUSTUP_HOME", RUSTUP_HOME)
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BUILDCACHE_CONFIG", str(home / "buildcache.conf"))
+    monkeypatch.setenv("BUILDCACHE_SYSTEM_CONFIG", str(home / "system-buildcache.conf"))
+    for name in ("BUILDCACHE_DIR", "BUILDCACHE_MAX_SIZE", "BUILDCACHE_DISABLE", "BUILDCACHE_LOG",
+                 "RUSTC_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_INCREMENTAL"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh buildcache directory, exported as BUILDCACHE_DIR."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("BUILDCACHE_DIR", str(path))
+    return path
