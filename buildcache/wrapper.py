@@ -39,10 +39,23 @@ from typing import Callable
 
 from buildcache import stats, store
 from buildcache.config import Config, load_config
-from buildcache.depinfo import OUT_DIR_PLACEHOLDER, localize, neutralize, parse_dep_info
+from buildcache.depinfo import (
+    OUT_DIR_PLACEHOLDER,
+    escape_path,
+    localize,
+    neutralize,
+    parse_dep_info,
+)
 from buildcache.digests import file_digest, text_digest
 from buildcache.errors import ConfigError
 from buildcache.log import log_call
+from buildcache.out_dir_paths import (
+    PROFILE_PLACEHOLDER,
+    from_placeholder,
+    out_dir_only_included,
+    profile_dir,
+    to_placeholder,
+)
 from buildcache.rustc_args import NotCacheable, RustcCall, parse_rustc_args
 
 KEY_FORMAT = "buildcache-key-v1"
@@ -251,30 +264,43 @@ def find_result(
     memo: dict[str, str | None],
 ) -> str | None:
     """The result key of the first manifest candidate whose sources and env still match."""
+    profile = profile_dir(environ)
     for files, env, result in candidates:
-        if any(environ.get(name) != value for name, value in env):
+        if any(_current_env(environ, name, value, profile) != value for name, value in env):
             continue
-        if all(_digest_source(path, cwd, memo) == digest for path, digest in files):
+        if all(_current_digest(path, cwd, profile, memo) == digest for path, digest in files):
             return result
     return None
 
 
+def _current_env(environ: os._Environ[str], name: str, recorded: str | None, profile: str | None) -> str | None:
+    value = environ.get(name)
+    if value is not None and recorded is not None and recorded.startswith(PROFILE_PLACEHOLDER):
+        return to_placeholder(value, profile)
+    return value
+
+
+def _current_digest(path: str, cwd: str, profile: str | None, memo: dict[str, str | None]) -> str | None:
+    local = from_placeholder(path, profile)
+    return None if local is None else _digest_source(local, cwd, memo)
+
+
 def restore(entry: store.Entry, call: RustcCall) -> None:
     """Write the entry's outputs into this build's out dir and replay rustc's output."""
-    out_dir = call.out_dir
-    dep_info_name = call.dep_info_name
-    for name, mode, data in entry.outputs:
-        if name == dep_info_name:
-            data = localize(data.decode("utf-8", "surrogateescape"), out_dir).encode(
-                "utf-8", "surrogateescape"
-            )
-        from buildcache.fsutil import atomic_write
+    from buildcache.fsutil import atomic_write
 
+    out_dir = call.out_dir
+    profile = profile_dir(os.environ) or PROFILE_PLACEHOLDER
+    for name, mode, data in entry.outputs:
+        if name == call.dep_info_name:
+            text = localize(data.decode("utf-8", "surrogateescape"), out_dir)
+            text = text.replace(PROFILE_PLACEHOLDER + "/", escape_path(profile) + "/")
+            data = text.encode("utf-8", "surrogateescape")
         atomic_write(os.path.join(out_dir, name), data, mode=mode)
-    placeholder = OUT_DIR_PLACEHOLDER.encode()
-    escaped_out_dir = json_escape(out_dir).encode("utf-8", "surrogateescape")
+    stderr = entry.stderr.replace(OUT_DIR_PLACEHOLDER.encode(), _json_bytes(out_dir))
+    stderr = stderr.replace(PROFILE_PLACEHOLDER.encode(), _json_bytes(profile))
     _write_stream(sys.stdout, entry.stdout)
-    _write_stream(sys.stderr, entry.stderr.replace(placeholder, escaped_out_dir))
+    _write_stream(sys.stderr, stderr)
 
 
 def store_result(
@@ -294,6 +320,7 @@ def store_result(
     with open(dep_info_path, encoding="utf-8", errors="surrogateescape") as handle:
         dep_text = handle.read()
     info = parse_dep_info(dep_text)
+    profile = _neutral_profile_dir(info.files, info.env, cwd)
 
     files = []
     for path in info.files:
@@ -308,9 +335,12 @@ def store_result(
         digest = _digest_source(path, cwd, memo)
         if digest is None:
             raise NotStorable(f"source {path} unreadable")
-        files.append((path, digest))
+        files.append((to_placeholder(path, profile), digest))
     files.sort()
-    env = sorted(info.env, key=lambda item: item[0])
+    env = sorted(
+        ((name, to_placeholder(value, profile) if value else value) for name, value in info.env),
+        key=lambda item: item[0],
+    )
 
     outputs = []
     expected = call.output_names()
@@ -324,11 +354,17 @@ def store_result(
         except FileNotFoundError:
             raise NotStorable(f"rustc did not write {name}") from None
         if name == call.dep_info_name:
-            data = neutralize(dep_text, out_dir).encode("utf-8", "surrogateescape")
+            text = neutralize(dep_text, out_dir)
+            if profile:
+                text = text.replace(escape_path(profile) + "/build/", PROFILE_PLACEHOLDER + "/build/")
+            data = text.encode("utf-8", "surrogateescape")
         outputs.append((name, mode, data))
 
-    escaped_out_dir = json_escape(out_dir).encode("utf-8", "surrogateescape")
-    stored_stderr = stderr.replace(escaped_out_dir + b"/", OUT_DIR_PLACEHOLDER.encode() + b"/")
+    stored_stderr = stderr.replace(_json_bytes(out_dir) + b"/", OUT_DIR_PLACEHOLDER.encode() + b"/")
+    if profile:
+        stored_stderr = stored_stderr.replace(
+            _json_bytes(profile) + b"/build/", PROFILE_PLACEHOLDER.encode() + b"/build/"
+        )
     entry = store.Entry(outputs, stdout, stored_stderr)
     key = result_digest(base_key, files, env)
     cache_dir = config.cache_dir
@@ -341,6 +377,23 @@ def store_result(
 
     record_inputs(cache_dir, call.crate_name, key, inputs, files, env)
     return key, entry_bytes + manifest_bytes, entry_files + manifest_files
+
+
+def _neutral_profile_dir(files: list[str], env: list[tuple[str, str | None]], cwd: str) -> str | None:
+    """The profile dir to replace by a placeholder, or None to key OUT_DIR verbatim."""
+    profile = profile_dir(os.environ)
+    if profile is None or not any(name == "OUT_DIR" for name, _ in env):
+        return None
+    texts = []
+    for path in files:
+        if path.endswith(".rs"):
+            with open(os.path.join(cwd, path), encoding="utf-8", errors="replace") as handle:
+                texts.append(handle.read())
+    return profile if out_dir_only_included(texts) else None
+
+
+def _json_bytes(path: str) -> bytes:
+    return json_escape(path).encode("utf-8", "surrogateescape")
 
 
 def _check_no_unknown_outputs(call: RustcCall, expected: list[str]) -> None:

@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser("stats", help="show cache statistics (also --show-stats)")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     parser.add_argument(
-        "--zero", action="store_true", help="reset the counters (also --zero-stats)"
+        "--zero", "-z", action="store_true", help="reset the counters (also --zero-stats)"
     )
 
 
