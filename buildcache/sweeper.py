@@ -89,11 +89,10 @@ def collect(targets: list[TargetDir]) -> list[TargetReport]:
     for unit, target in owners:
         seen: set[tuple[int, int]] = set()  # an uplift and its deps/ file are one inode
         size = sum(tree_size(path, seen) for path in unit.paths)
-        report = UnitReport(unit, target, times[id(unit)], size)
-        reports[id(target)].units.append(report)
+        reports[id(target)].units.append(UnitReport(unit, target, times[id(unit)], size))
     for report in reports.values():
         report.total_bytes = tree_size(report.target.root, set())
-        report.units.sort(key=lambda unit: (unit.last_used, str(unit.unit.profile), unit.unit.name))
+        report.units.sort(key=lambda each: (each.last_used, str(each.unit.profile), each.unit.name))
     return [reports[id(target)] for target in targets]
 
 

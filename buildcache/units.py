@@ -203,9 +203,10 @@ def attach_incremental(profile: Path, units: list[Unit]) -> list[Unit]:
 
     rustc names these dirs from a hash cargo does not record, so they are matched
     by crate name and time: rustc writes its newest session while the unit
-    compiles, between the unit's invoked.timestamp and its fingerprint. A dir that
-    matches no unit, or more than one, becomes a unit of its own, aged by its
-    newest session: deleting it costs at most one non-incremental recompile.
+    compiles, between the unit's invoked.timestamp and its fingerprint; the unit
+    whose build is closest wins. A dir that matches no unit, or two equally well,
+    becomes a unit of its own, aged by its newest session: deleting it costs at
+    most one non-incremental recompile.
     """
     leftovers = []
     for entry in _entries(profile / "incremental"):
@@ -214,18 +215,16 @@ def attach_incremental(profile: Path, units: list[Unit]) -> list[Unit]:
         crate = entry.name.rsplit("-", 1)[0]
         sessions = [_lstat(Path(session.path)) for session in _entries(Path(entry.path))]
         newest = max((info.st_mtime for info in sessions if info), default=0.0)
-        owners = [
-            unit
-            for unit in units
-            if unit.profile == profile
-            and crate in unit.crate_names
-            and unit.started_at is not None
-            and unit.started_at - INCREMENTAL_TIME_SLACK
-            <= newest
-            <= unit.built_at + INCREMENTAL_TIME_SLACK
-        ]
-        if len(owners) == 1:
-            owners[0].paths.append(Path(entry.path))
+        # Distance from the newest session to each candidate's build interval;
+        # builds seconds apart can both be within the slack, so take the closest.
+        distances = sorted(
+            (max(unit.started_at - newest, newest - unit.built_at, 0.0), index)
+            for index, unit in enumerate(units)
+            if unit.profile == profile and crate in unit.crate_names and unit.started_at is not None
+        )
+        close = [(gap, index) for gap, index in distances if gap <= INCREMENTAL_TIME_SLACK]
+        if close and (len(close) == 1 or close[0][0] < close[1][0]):
+            units[close[0][1]].paths.append(Path(entry.path))
         else:
             orphan = Unit(profile=profile, name=f"incremental/{entry.name}", built_at=newest)
             orphan.paths.append(Path(entry.path))

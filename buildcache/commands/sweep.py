@@ -34,7 +34,10 @@ def add_parser(subparsers: Any) -> None:
         help="remove least recently used units until each target dir fits in SIZE (500M, 10G)",
     )
     parser.add_argument(
-        "--recursive", "-r", action="store_true", help="sweep every target dir found under each PATH"
+        "--recursive",
+        "-r",
+        action="store_true",
+        help="sweep every target dir found under each PATH",
     )
     parser.add_argument("--dry-run", "-n", action="store_true", help="only list what would go")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
