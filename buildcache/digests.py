@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from _hashlib import openssl_sha256 as sha256
 
+__all__ = ["sha256", "file_digest", "text_digest", "seal_text", "unseal_text"]
+
 CHUNK = 1 << 20
 
 

@@ -42,7 +42,7 @@ def path_for(cache_dir: str, key: str, suffix: str) -> str:
 
 
 def _seal(magic: bytes, header: object, blobs: list[bytes]) -> bytes:
-    head = marshal.dumps(header, MARSHAL_VERSION)
+    head = marshal.dumps(header, MARSHAL_VERSION)  # type: ignore[arg-type]
     body = b"".join([magic, len(head).to_bytes(8, "little"), head, *blobs])
     return body + sha256(body).digest()
 

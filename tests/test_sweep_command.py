@@ -59,8 +59,17 @@ def test_json_keys_are_stable(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert run_cli(["sweep", str(root), "--time", "0", "--dry-run", "--json"]) == 0
 
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"version", "dry_run", "time_days", "max_bytes", "removed_units",
-                         "removed_bytes", "kept_units", "kept_bytes", "target_dirs"}
+    assert set(data) == {
+        "version",
+        "dry_run",
+        "time_days",
+        "max_bytes",
+        "removed_units",
+        "removed_bytes",
+        "kept_units",
+        "kept_bytes",
+        "target_dirs",
+    }
     assert data["removed_units"] == 1 and data["dry_run"] is True
     assert (root / "debug/.fingerprint/x-0123456789abcdef").exists()
     unit = data["target_dirs"][0]["removed"][0]

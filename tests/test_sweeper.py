@@ -35,8 +35,13 @@ def test_plan_by_age() -> None:
 
 
 def test_plan_by_size_removes_oldest_first_and_spares_the_latest_build() -> None:
-    r = report(("a", NOW - 900_000, 40), ("b", NOW - 800_000, 40), ("c", NOW - 700_000, 40),
-               ("latest", NOW, 40), total=200)
+    r = report(
+        ("a", NOW - 900_000, 40),
+        ("b", NOW - 800_000, 40),
+        ("c", NOW - 700_000, 40),
+        ("latest", NOW, 40),
+        total=200,
+    )
     plan_by_size([r], max_bytes=130)
     assert [u.remove for u in r.units] == [True, True, False, False]
     assert not r.still_too_big

@@ -53,7 +53,9 @@ def test_scan_groups_files_by_hash(tmp_path: Path) -> None:
     assert lib.started_at == 1000.0 and lib.built_at >= 1005.0
     assert "core_lib" in lib.crate_names
     assert {p.name for p in lib.paths} == {
-        f"core_lib-{HASH}", f"libcore_lib-{HASH}.rlib", f"core_lib-{HASH}.d"
+        f"core_lib-{HASH}",
+        f"libcore_lib-{HASH}.rlib",
+        f"core_lib-{HASH}.d",
     }
 
 

@@ -8,10 +8,25 @@ from buildcache.usage import last_used
 PROFILE = Path("/t/debug")
 
 
-def unit(name: str, built_at: float, *, fp: str, deps: tuple[str, ...] = (), read_at: float = 0.0,
-         uplifted: bool = False, profile: Path = PROFILE) -> Unit:
-    return Unit(profile=profile, name=name, fingerprints={fp}, dep_fingerprints=set(deps),
-                built_at=built_at, read_at=read_at, uplifted=uplifted)
+def unit(
+    name: str,
+    built_at: float,
+    *,
+    fp: str,
+    deps: tuple[str, ...] = (),
+    read_at: float = 0.0,
+    uplifted: bool = False,
+    profile: Path = PROFILE,
+) -> Unit:
+    return Unit(
+        profile=profile,
+        name=name,
+        fingerprints={fp},
+        dep_fingerprints=set(deps),
+        built_at=built_at,
+        read_at=read_at,
+        uplifted=uplifted,
+    )
 
 
 def test_own_time_is_newest_of_build_and_read() -> None:
