@@ -40,6 +40,10 @@ def _undo(setting: Setting, key: str) -> str:
     return f"remove {key} from {setting.origin}"
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _read(key: str, setup: Setup, env_overrides: tuple[str, ...]) -> list[Setting]:
     home = cargo_home(setup.environ, setup.home)
     found = settings(
@@ -74,14 +78,14 @@ def check_wrapper(setup: Setup) -> CheckResult:
             name,
             f"cargo runs {program}, not buildcache: {_describe(effective, WRAPPER_KEY)} "
             f"wins{why}{overridden}",
-            f"{_undo(effective, WRAPPER_KEY).capitalize()}. {'' if ours else WIRE_FIX}".strip(),
+            f"{_sentence(_undo(effective, WRAPPER_KEY))}. {'' if ours else WIRE_FIX}".strip(),
         )
     if workspace and workspace[0].value:
         return fail(
             name,
             f"{_describe(workspace[0], WORKSPACE_WRAPPER_KEY)} makes cargo run "
             f"`buildcache {workspace[0].value} rustc` for workspace crates",
-            f"{_undo(workspace[0], WORKSPACE_WRAPPER_KEY).capitalize()}.",
+            f"{_sentence(_undo(workspace[0], WORKSPACE_WRAPPER_KEY))}.",
         )
     resolved = resolve_program(effective.value, effective.base_dir, search_path=setup.search_path)
     if resolved is None:
@@ -97,7 +101,7 @@ def check_wrapper(setup: Setup) -> CheckResult:
             name,
             f"cargo runs {resolved} ({effective.origin}), but "
             f"{_describe(shadowed[0], WRAPPER_KEY)} is waiting to take over if that goes",
-            f"{_undo(shadowed[0], WRAPPER_KEY).capitalize()}.",
+            f"{_sentence(_undo(shadowed[0], WRAPPER_KEY))}.",
         )
     return ok(name, f"cargo runs {resolved} as rustc-wrapper ({effective.origin})")
 
