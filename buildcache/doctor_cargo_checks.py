@@ -148,4 +148,5 @@ def check_target_dir(setup: Setup) -> CheckResult:
             "other workspaces do not share it",
             share_fix,
         )
-    return ok(name, f"{path} ({effective.origin}) is shared and writable")
+    state = "writable" if path.is_dir() else "can be created"
+    return ok(name, f"{path} ({effective.origin}) is shared and {state}")
