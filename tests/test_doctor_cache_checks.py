@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from doctor_setup import make_setup
 
 from buildcache import stats
@@ -69,19 +71,32 @@ def test_cache_dir_behind_a_file_fails_naming_buildcache_dir(tmp_path: Path) -> 
     assert "BUILDCACHE_DIR" in result.message and "BUILDCACHE_DIR" in str(result.fix)
 
 
+@contextmanager
+def unwritable_dir(path: Path) -> Iterator[None]:
+    """Make path unwritable even for root: permission bits for a user, the immutable
+    attribute (chattr +i) for root, who writes through permission bits."""
+    as_root = os.geteuid() == 0
+    if as_root:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+    else:
+        path.chmod(0o500)
+    try:
+        yield
+    finally:
+        if as_root:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(0o700)
+
+
 def test_a_shard_that_is_not_a_directory_is_ignored_but_an_unwritable_one_fails(
     tmp_path: Path,
 ) -> None:
     cache = tmp_path / "cache"
     (cache / "a").mkdir(parents=True)
     assert check_cache_dir(config_for(tmp_path)).status is Status.OK
-    if os.geteuid() == 0:
-        pytest.skip("root writes through permission bits")
-    (cache / "a").chmod(0o500)
-    try:
+    with unwritable_dir(cache / "a"):
         result = check_cache_dir(config_for(tmp_path))
-    finally:
-        (cache / "a").chmod(0o700)
     assert result.status is Status.FAIL and str(cache / "a") in result.message
 
 
