@@ -37,3 +37,14 @@ lint: dev
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# --- Provisioning and the container base image (issue 5) -------------------
+
+BASE_IMAGE ?= buildcache/base:bookworm
+
+.PHONY: base-image
+
+# buildcache/base:bookworm from debootstrap + `docker import`: no registry needed.
+# Built only when missing; `make base-image FORCE=1` rebuilds it.
+base-image:
+	BASE_IMAGE=$(BASE_IMAGE) images/base/build.sh $(if $(FORCE),--force)
