@@ -61,6 +61,7 @@ cleanup() {
 trap cleanup EXIT
 
 start=$SECONDS
+previous=$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)
 echo "debootstrapping $SUITE into $rootfs (package cache: $DEBOOTSTRAP_CACHE)"
 include=$(IFS=,; echo "${PACKAGES[*]}")
 debootstrap --variant=minbase --include="$include" --cache-dir="$DEBOOTSTRAP_CACHE" \
@@ -91,4 +92,8 @@ tar --numeric-owner --xattrs -C "$rootfs" -c . |
     --change 'CMD ["/bin/bash"]' \
     --message "debootstrap --variant=minbase $SUITE + ${PACKAGES[*]}" \
     - "$BASE_IMAGE"
+# A forced rebuild leaves the old image untagged; drop it unless a container uses it.
+if [[ -n $previous && $previous != "$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")" ]]; then
+  docker image rm "$previous" >/dev/null 2>&1 || true
+fi
 echo "built $BASE_IMAGE in $((SECONDS - start))s"
