@@ -37,3 +37,54 @@ lint: dev
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# --- Provisioning and the container base image (issue 5) -------------------
+
+BASE_IMAGE ?= buildcache/base:bookworm
+
+.PHONY: base-image
+
+# buildcache/base:bookworm from debootstrap + `docker import`: no registry needed.
+# Built only when missing; `make base-image FORCE=1` rebuilds it.
+base-image:
+	BASE_IMAGE=$(BASE_IMAGE) images/base/build.sh $(if $(FORCE),--force)
+
+.PHONY: wheelhouse provision
+
+PROVISION_PYTHON ?= python3
+PROVISION_VENV ?= .cache/provision-venv
+# Wheels of ansible-core (and its dependencies) and of this package, so
+# provisioning works with no package index: containers here cannot reach one.
+WHEELHOUSE ?= .cache/wheelhouse
+ANSIBLE_CORE_SPEC ?= ansible-core>=2.15,<2.19
+PROVISION_ARGS ?=
+
+wheelhouse: $(WHEELHOUSE)/.built
+
+# Built with the Python that will use it (wheels are per Python version).
+$(WHEELHOUSE)/.built: pyproject.toml $(shell find buildcache -name '*.py')
+	mkdir -p $(WHEELHOUSE)
+	rm -f $(WHEELHOUSE)/buildcache-*.whl
+	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) '$(ANSIBLE_CORE_SPEC)'
+	$(PROVISION_PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) .
+	touch $@
+
+# Install from the wheelhouse when there is one, from the index otherwise.
+provision_wheelhouse = $(if $(wildcard $(WHEELHOUSE)/buildcache-*.whl),$(abspath $(WHEELHOUSE)))
+provision_pip_args = $(if $(provision_wheelhouse),--no-index --find-links $(provision_wheelhouse))
+provision_package_vars = $(if $(provision_wheelhouse),-e buildcache_package=buildcache \
+  -e buildcache_pip_find_links=$(provision_wheelhouse) -e buildcache_pip_no_index=true)
+
+$(PROVISION_VENV)/.installed:
+	$(PROVISION_PYTHON) -m venv $(PROVISION_VENV)
+	$(PROVISION_VENV)/bin/python -m pip install --quiet $(provision_pip_args) '$(ANSIBLE_CORE_SPEC)'
+	touch $@
+
+provision: $(PROVISION_VENV)/.installed
+	ANSIBLE_CONFIG=ansible/ansible.cfg $(PROVISION_VENV)/bin/ansible-playbook ansible/site.yml \
+	  $(provision_package_vars) $(PROVISION_ARGS)
+	@echo
+	@echo "buildcache is set up. Next:"
+	@echo "  1. open a new shell (or: source ~/.bashrc) to get the aliases and PATH;"
+	@echo "  2. run 'buildcache doctor' to check the setup;"
+	@echo "  3. build as usual: cargo now runs rustc through buildcache ('buildcache-stats' shows hits)."

@@ -1,0 +1,83 @@
+"""Containers for the provisioning tests: the real playbook on a real Debian root.
+
+The base image is built once per session (`make base-image`, only when it is
+missing) and so is the wheelhouse, because containers here cannot reach a
+package index. Each scenario starts one container, provisions it once, and
+every test of that scenario inspects it with testinfra.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from containers import BASE_IMAGE, REPO, WHEELHOUSE, Container, repo_files, tar_of
+
+
+@pytest.fixture(scope="session")
+def docker_client():  # type: ignore[no-untyped-def]
+    docker = pytest.importorskip("docker", reason="the Docker SDK for Python is not installed")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as error:  # noqa: BLE001 - any failure means no engine to test with
+        pytest.skip(f"no Docker engine reachable ({error})")
+    return client
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:  # type: ignore[no-untyped-def]
+    """buildcache/base:bookworm, built once by `make base-image` when missing."""
+    import docker
+
+    try:
+        docker_client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        if os.geteuid() != 0:
+            pytest.skip(f"{BASE_IMAGE} is missing and building it (debootstrap) needs root")
+        subprocess.run(["make", "-C", str(REPO), "base-image"], check=True)
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def wheelhouse() -> Path:
+    """ansible-core's wheels and this package's wheel, for offline installs."""
+    subprocess.run(["make", "-C", str(REPO), "wheelhouse"], check=True)
+    assert list(WHEELHOUSE.glob("buildcache-*.whl")), "make wheelhouse built no buildcache wheel"
+    return WHEELHOUSE
+
+
+@pytest.fixture(scope="session")
+def start_container(docker_client, base_image, wheelhouse) -> Iterator:  # type: ignore[no-untyped-def]
+    """A factory for containers of the base image holding the repository at /src."""
+    started: list[object] = []
+    volumes: list[str] = []
+    files = repo_files()
+
+    def start(*, volume_at: str | None = None) -> Container:
+        mounts = {}
+        if volume_at:
+            name = f"buildcache-test-{uuid.uuid4().hex[:12]}"
+            volumes.append(name)
+            mounts[name] = {"bind": volume_at, "mode": "rw"}
+        raw = docker_client.containers.run(
+            base_image,
+            ["sleep", "infinity"],
+            detach=True,
+            volumes=mounts,
+            labels={"buildcache-kit-test": "1"},
+        )
+        started.append(raw)
+        container = Container(raw)
+        container.put("/", tar_of(files))
+        return container
+
+    yield start
+    for raw in started:
+        raw.remove(force=True)  # type: ignore[attr-defined]
+    for name in volumes:
+        docker_client.volumes.get(name).remove(force=True)
