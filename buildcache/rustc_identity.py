@@ -32,8 +32,21 @@ def _query(rustc: str) -> str:
     return f"{version}sysroot: {sysroot.stdout.strip()}\n"
 
 
+def resolve_program(program: str, search_path: str) -> str:
+    """An absolute path for program; a bare name (older cargo passes `rustc`) is looked up
+    on PATH the way exec would."""
+    if "/" in program:
+        return os.path.abspath(program)
+    for directory in search_path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.abspath(candidate)
+    raise FileNotFoundError(f"{program} not found on PATH")
+
+
 def rustc_identity(cache_dir: str, rustc: str) -> str:
     """A digest that changes whenever the compiler (or its sysroot) changes."""
+    rustc = resolve_program(rustc, os.environ.get("PATH", os.defpath))
     info = os.stat(rustc)
     if _is_rustup_proxy(rustc):
         return text_digest("rustc", _query(rustc))

@@ -129,3 +129,15 @@ def test_glued_short_options_are_understood() -> None:
     call = parse_rustc_args(args)
     assert call.extra_filename == "-9"
     assert call.native_dirs == ["/x"] and call.native_libs == ["z"]
+
+
+def test_a_bare_program_name_is_resolved_on_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from buildcache.rustc_identity import resolve_program
+
+    program = tmp_path / "fakerustc"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    assert resolve_program("fakerustc", f"/nonexistent:{tmp_path}") == str(program)
+    assert resolve_program(str(program), "") == str(program)
+    with pytest.raises(FileNotFoundError):
+        resolve_program("fakerustc", "/nonexistent")

@@ -221,6 +221,16 @@ def test_a_bad_config_value_warns_once_per_call_and_builds_uncached(
     assert not cache_dir.exists()
 
 
+def test_a_bare_rustc_name_is_found_on_path(cache_dir: Path, workspace: Workspace) -> None:
+    """Older cargo (Debian's 1.65) passes `rustc` rather than the toolchain's full path."""
+    cached(workspace, "build", RUSTC="rustc")
+    shutil.rmtree(workspace.root / "target")
+    zero()
+    cached(workspace, "build", RUSTC="rustc")
+    counts = stats()
+    assert (counts["hits"], counts["errors"]) == (BUILD_UNITS, 0)
+
+
 def test_disabled_runs_rustc_directly(cache_dir: Path, workspace: Workspace) -> None:
     cached(workspace, "build", BUILDCACHE_DISABLE="1")
     counts = stats()
