@@ -75,3 +75,16 @@ def test_json_keys_are_stable(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     unit = data["target_dirs"][0]["removed"][0]
     assert set(unit) == {"unit", "profile", "last_used", "bytes", "paths"}
     assert unit["unit"] == "x-0123456789abcdef" and unit["profile"] == "debug"
+
+
+def test_an_empty_dir_is_a_no_op_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shared target dir exists before its first build; the nightly job must pass."""
+    empty = tmp_path / "target"
+    empty.mkdir()
+    assert run_cli(["sweep", str(empty), "--time", "7"]) == 0
+    assert "nothing to sweep yet" in capsys.readouterr().err
+    (empty / "stray.txt").write_text("not cargo's")
+    assert run_cli(["sweep", str(empty), "--time", "7"]) == 1
+    assert (empty / "stray.txt").exists()

@@ -43,6 +43,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
 def _targets(args: argparse.Namespace) -> list[Any]:
     from buildcache.target_dir import default_paths, find_target_dirs, load_target_dir
 
@@ -51,6 +55,10 @@ def _targets(args: argparse.Namespace) -> list[Any]:
     for path in paths:
         if args.recursive:
             targets.extend(find_target_dirs(path))
+        elif _is_empty_dir(path):
+            # The shared target dir before its first build: the nightly cleanup job
+            # must not fail on it, and there is nothing in it to delete anyway.
+            print(f"{path} is empty: nothing to sweep yet.", file=sys.stderr)
         else:
             targets.append(load_target_dir(path))  # raises before anything is deleted
     unique = {os.path.realpath(target.root): target for target in targets}
