@@ -2,7 +2,7 @@
 
 `BUILDCACHE_LOG=/path/file` appends to the file; `BUILDCACHE_LOG=stderr` writes to
 stderr. Fields after the timestamp are key=value: pid, crate, result (hit, miss,
-non_cacheable, error, disabled), wall_ms, and a free-form detail when there is one.
+compile_failed, non_cacheable, error, disabled), wall_ms, and a free-form detail when there is one.
 Logging never raises: a log that cannot be written is silently skipped.
 """
 

@@ -21,7 +21,7 @@ EVENT_COUNTERS = (
     "misses",  # cacheable, not in the cache: rustc ran (and its result was stored)
     "non_cacheable",  # passed straight to rustc (-vV, --print, stdin, unusual flags)
     "errors",  # internal failures: rustc ran unchanged instead
-    "compile_failed",  # cacheable but rustc failed; failures are not stored
+    "compile_failed",  # cacheable but rustc failed (not a miss: failures are never stored)
     "not_stored",  # rustc succeeded but the result was unsafe to store (a source changed)
     "corrupt",  # cache files that failed verification and were removed
     "disabled",  # calls made while BUILDCACHE_DISABLE was on

@@ -164,10 +164,11 @@ def _compile_with_cache(
     exit_code, stdout, stderr = run_rustc_streaming(rustc, args, compile_.on_stderr_line)
     state.exit_code = exit_code
     if exit_code != 0:
-        _count(
-            config, base_key, {"requests": 1, "misses": 1, "compile_failed": 1, "corrupt": corrupt}
-        )
-        finish("miss", f"rustc exited {exit_code}")
+        # Not a miss: nothing could have been stored. Build scripts probe the compiler
+        # with snippets meant to fail; counting those as misses would make a fully
+        # cached rebuild look like it missed.
+        _count(config, base_key, {"requests": 1, "compile_failed": 1, "corrupt": corrupt})
+        finish("compile_failed", f"rustc exited {exit_code}")
         return exit_code
     try:
         described, key = compile_.describe()
@@ -605,7 +606,9 @@ def _is_chained_wrapper(first_arg: str) -> bool:
 
 
 def _crate_name_of(args: list[str]) -> str:
-    for index, arg in enumerate(args[:-1]):
-        if arg == "--crate-name":
+    for index, arg in enumerate(args):
+        if arg == "--crate-name" and index + 1 < len(args):
             return args[index + 1]
+        if arg.startswith("--crate-name="):
+            return arg[len("--crate-name=") :]
     return "-"
