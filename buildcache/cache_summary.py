@@ -1,0 +1,35 @@
+"""What `stats` and `doctor` report about a cache: counters plus size against the cap."""
+
+from __future__ import annotations
+
+from buildcache import stats
+from buildcache.config import Config
+
+# The contract's JSON keys (DESIGN.md) come first; the rest are extra detail.
+CONTRACT_KEYS = (
+    "requests", "hits", "misses", "non_cacheable", "errors", "hit_rate",
+    "cache_bytes", "max_bytes", "entries",
+)  # fmt: skip
+
+
+def summarize(config: Config) -> dict[str, object]:
+    totals = stats.read_totals(config.cache_dir)
+    lookups = totals["hits"] + totals["misses"]
+    summary: dict[str, object] = {
+        "requests": totals["requests"],
+        "hits": totals["hits"],
+        "misses": totals["misses"],
+        "non_cacheable": totals["non_cacheable"],
+        "errors": totals["errors"],
+        "hit_rate": round(totals["hits"] / lookups, 4) if lookups else 0.0,
+        "cache_bytes": totals["bytes"],
+        "max_bytes": config.max_bytes,
+        "entries": totals["files"],
+        "compile_failed": totals["compile_failed"],
+        "not_stored": totals["not_stored"],
+        "corrupt": totals["corrupt"],
+        "disabled": totals["disabled"],
+        "evictions": totals["evictions"],
+        "cache_dir": config.cache_dir,
+    }
+    return summary

@@ -1,0 +1,38 @@
+"""`buildcache config [--json]`: each effective setting and where it came from."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("config", help="show the effective configuration")
+    parser.add_argument("--json", action="store_true", help="print the configuration as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from buildcache.config import SYSTEM_CONFIG_FILE, format_size, load_config, user_config_file
+
+    config = load_config()
+    values = {
+        "BUILDCACHE_DIR": config.cache_dir,
+        "BUILDCACHE_MAX_SIZE": f"{config.max_bytes}",
+        "BUILDCACHE_DISABLE": "1" if config.disabled else "0",
+        "BUILDCACHE_LOG": config.log,
+    }
+    files = {
+        "user": user_config_file(os.environ),
+        "system": os.environ.get("BUILDCACHE_SYSTEM_CONFIG", SYSTEM_CONFIG_FILE),
+    }
+    if args.json:
+        settings = {name: {"value": v, "origin": config.origins[name]} for name, v in values.items()}
+        print(json.dumps({"settings": settings, "config_files": files}, indent=2))
+        return 0
+    shown = dict(values, BUILDCACHE_MAX_SIZE=format_size(config.max_bytes))
+    for name, value in shown.items():
+        print(f"{name:<22} {value or '(unset)':<40} from {config.origins[name]}")
+    print(f"\nConfig files: {files['user']} (user), {files['system']} (system)")
+    return 0

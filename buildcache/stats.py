@@ -1,0 +1,98 @@
+"""Counters, kept in 16 small files (one per shard) so concurrent rustc processes rarely
+wait for each other: `<cache>/<shard>/stats`, updated under an flock on `<shard>/stats.lock`.
+
+Each file holds `name value` lines. Event counters only grow (until `stats --zero`);
+`bytes` and `files` track the shard's size so the size cap can be checked without
+walking the cache. They can drift if a process dies between writing an entry and
+counting it; eviction and `trim` recount them from the disk.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from buildcache.fsutil import atomic_write, makedirs
+
+SHARDS = "0123456789abcdef"
+EVENT_COUNTERS = (
+    "requests",  # every rustc call the wrapper saw
+    "hits",  # served from the cache, rustc not run
+    "misses",  # cacheable, not in the cache: rustc ran (and its result was stored)
+    "non_cacheable",  # passed straight to rustc (-vV, --print, stdin, unusual flags)
+    "errors",  # internal failures: rustc ran unchanged instead
+    "compile_failed",  # cacheable but rustc failed; failures are not stored
+    "not_stored",  # rustc succeeded but the result was unsafe to store (a source changed)
+    "corrupt",  # cache files that failed verification and were removed
+    "disabled",  # calls made while BUILDCACHE_DISABLE was on
+    "evictions",  # files removed to respect the size cap
+)
+SIZE_COUNTERS = ("bytes", "files")
+ALL_COUNTERS = EVENT_COUNTERS + SIZE_COUNTERS
+
+
+def _shard_dir(cache_dir: str, shard: str) -> str:
+    return os.path.join(cache_dir, shard)
+
+
+def _parse(text: str) -> dict[str, int]:
+    values = dict.fromkeys(ALL_COUNTERS, 0)
+    for line in text.splitlines():
+        name, _, number = line.partition(" ")
+        if name in values:
+            try:
+                values[name] = int(number)
+            except ValueError:
+                pass  # a damaged line counts from zero again rather than failing a build
+    return values
+
+
+def _format(values: dict[str, int]) -> bytes:
+    return "".join(f"{name} {values[name]}\n" for name in ALL_COUNTERS).encode()
+
+
+def read_shard(cache_dir: str, shard: str) -> dict[str, int]:
+    try:
+        with open(os.path.join(_shard_dir(cache_dir, shard), "stats")) as handle:
+            return _parse(handle.read())
+    except FileNotFoundError:
+        return dict.fromkeys(ALL_COUNTERS, 0)
+
+
+def update_shard(
+    cache_dir: str,
+    shard: str,
+    deltas: dict[str, int],
+    *,
+    absolute: dict[str, int] | None = None,
+) -> dict[str, int]:
+    """Add deltas (and set absolute values) under the shard's lock; return the new values."""
+    directory = _shard_dir(cache_dir, shard)
+    makedirs(directory)
+    lock_fd = os.open(os.path.join(directory, "stats.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        values = read_shard(cache_dir, shard)
+        for name, delta in deltas.items():
+            values[name] = values.get(name, 0) + delta
+        if absolute:
+            values.update(absolute)
+        atomic_write(os.path.join(directory, "stats"), _format(values))
+        return values
+    finally:
+        os.close(lock_fd)  # closing releases the flock
+
+
+def read_totals(cache_dir: str) -> dict[str, int]:
+    totals = dict.fromkeys(ALL_COUNTERS, 0)
+    for shard in SHARDS:
+        for name, value in read_shard(cache_dir, shard).items():
+            totals[name] += value
+    return totals
+
+
+def zero_events(cache_dir: str) -> None:
+    """Reset the event counters; the size counters describe the disk and are kept."""
+    for shard in SHARDS:
+        if os.path.isdir(_shard_dir(cache_dir, shard)):
+            update_shard(cache_dir, shard, {}, absolute=dict.fromkeys(EVENT_COUNTERS, 0))
