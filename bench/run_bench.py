@@ -82,9 +82,14 @@ CONFIGS = (
 
 # The order rows appear in the table.
 TABLE_ORDER = (
-    "cold-incr-off/none", "cold-incr-off/buildcache", "cold-incr-off/sccache",
-    "warm-incr-off/buildcache", "warm-incr-off/sccache",
-    "cold-dev/buildcache", "warm-dev/buildcache", "warm-dev/none",
+    "cold-incr-off/none",
+    "cold-incr-off/buildcache",
+    "cold-incr-off/sccache",
+    "warm-incr-off/buildcache",
+    "warm-incr-off/sccache",
+    "cold-dev/buildcache",
+    "warm-dev/buildcache",
+    "warm-dev/none",
 )
 
 
@@ -100,16 +105,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument(
-        "--workspace", choices=("crates-io", "generated", "auto"), default="auto",
+        "--workspace",
+        choices=("crates-io", "generated", "auto"),
+        default="auto",
         help="auto: the crates.io workspace, or the generated one when `cargo fetch` fails",
     )
     parser.add_argument(
-        "--tools", default=",".join(ALL_TOOLS),
+        "--tools",
+        default=",".join(ALL_TOOLS),
         help="comma-separated subset of none,buildcache,sccache (default: all)",
     )
     parser.add_argument("--json", type=Path, help="save every measurement to this file")
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="smoke test: a tiny generated workspace, one run",
     )
     parser.add_argument("--jobs", type=int, help="cargo -j (default: cargo's, one per core)")
@@ -141,9 +150,9 @@ def rotated(items: list[Config], by: int) -> list[Config]:
     return items[by:] + items[:by]
 
 
-def prepare_workspace(kind: str, destination: Path, *, quick: bool) -> tuple[
-    workspaces.Workspace, str | None
-]:
+def prepare_workspace(
+    kind: str, destination: Path, *, quick: bool
+) -> tuple[workspaces.Workspace, str | None]:
     if kind == "generated":
         return workspaces.prepare_generated(destination, quick=quick), None
     try:
@@ -182,7 +191,9 @@ class Bench:
                 raise BenchError(f"{name} not found (pass --{name} PATH, or {hint})")
             self.executables[name] = found
         if "buildcache" in self.executables:
-            probe = tools.BuildcacheCache(self.workdir / "probe-cache", self.executables["buildcache"])
+            probe = tools.BuildcacheCache(
+                self.workdir / "probe-cache", self.executables["buildcache"]
+            )
             try:
                 probe.check_works()
             except (tools.ToolError, ValueError, KeyError) as error:
@@ -219,8 +230,12 @@ class Bench:
             started = time.perf_counter()
             try:
                 completed = subprocess.run(
-                    command, cwd=self.workspace.path, env=env, stdout=output,
-                    stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S,
+                    command,
+                    cwd=self.workspace.path,
+                    env=env,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    timeout=BUILD_TIMEOUT_S,
                 )
             except subprocess.TimeoutExpired as error:
                 raise BenchError(f"{config.key} took over {BUILD_TIMEOUT_S} s") from error
@@ -271,8 +286,10 @@ class Bench:
         )
         if note:
             self.warnings.append(note)
-        log(f"workspace: {self.workspace.kind}, {self.workspace.packages} packages, "
-            f"at {self.workspace.path}")
+        log(
+            f"workspace: {self.workspace.kind}, {self.workspace.packages} packages, "
+            f"at {self.workspace.path}"
+        )
         runs: dict[str, list[dict[str, Any]]] = {config.key: [] for config in self.configs}
         load_before = os.getloadavg()
         for rep in range(self.args.runs):
@@ -280,6 +297,7 @@ class Bench:
             for key, run in self.repetition(rep):
                 runs[key].append(run)
         load_after = os.getloadavg()
+        overhead = self.measure_call_overhead()
 
         by_key = {config.key: config for config in self.configs}
         self.results = {
@@ -299,6 +317,7 @@ class Bench:
                 for key in TABLE_ORDER
                 if key in by_key
             },
+            "call_overhead_ms": overhead,
             "warnings": self.warnings,
         }
         report.summarize(self.results)
@@ -311,7 +330,9 @@ class Bench:
         try:
             for config in self.configs:
                 if config.slot not in caches:
-                    caches[config.slot] = self.new_cache(config.tool, rep_dir / "cache" / config.slot)
+                    caches[config.slot] = self.new_cache(
+                        config.tool, rep_dir / "cache" / config.slot
+                    )
             # Servers start before any timed build (sccache's is not free to start).
             for cache in caches.values():
                 cache.start()
@@ -325,14 +346,32 @@ class Bench:
                 cache.stop()
             shutil.rmtree(rep_dir, ignore_errors=True)
 
+    def measure_call_overhead(self) -> dict[str, float]:
+        """Each wrapper's fixed cost per rustc call, outside any build."""
+        overhead: dict[str, float] = {}
+        for tool in ("buildcache", "sccache"):
+            if tool not in self.executables:
+                continue
+            cache = self.new_cache(tool, self.workdir / "overhead" / tool)
+            cache.start()
+            try:
+                log_path = self.logs / f"overhead-{tool}.log"
+                overhead[tool] = round(tools.call_overhead_ms(cache, self.base_env, log_path), 2)
+            finally:
+                cache.stop()
+            log(f"  fixed cost per call, {tool}: {overhead[tool]:.1f} ms")
+        return overhead
+
     def versions(self) -> dict[str, str]:
         def first_line(argv: list[str]) -> str:
             result = subprocess.run(argv, capture_output=True, text=True, env=self.base_env)
             return result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
 
-        versions = {"rustc": first_line(["rustc", "--version"]),
-                    "cargo": first_line(["cargo", "--version"]),
-                    "python": platform.python_version()}
+        versions = {
+            "rustc": first_line(["rustc", "--version"]),
+            "cargo": first_line(["cargo", "--version"]),
+            "python": platform.python_version(),
+        }
         for name, path in self.executables.items():
             versions[name] = first_line([path, "--version"])
         return versions

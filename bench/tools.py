@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -207,9 +208,7 @@ class SccacheCache(Cache):
             raise ToolError(f"`sccache --zero-stats` failed: {result.stderr.strip()}")
 
     def stats(self) -> dict[str, Any]:
-        result = _run(
-            [self.executable, "--show-stats", "--stats-format=json"], self._env()
-        )
+        result = _run([self.executable, "--show-stats", "--stats-format=json"], self._env())
         if result.returncode != 0:
             raise ToolError(f"`sccache --show-stats` failed: {result.stderr.strip()}")
         raw = json.loads(result.stdout)["stats"]
@@ -225,3 +224,41 @@ class SccacheCache(Cache):
 
     def version(self) -> str:
         return _run([self.executable, "--version"], clean_environment()).stdout.strip()
+
+
+# Calls per tool for the per-call overhead figure: enough for a stable
+# median, few enough to take a couple of seconds.
+OVERHEAD_SAMPLES = 15
+
+
+def real_rustc() -> str:
+    """The toolchain's rustc, past rustup's proxy, whose own start-up would blur the figure."""
+    try:
+        found = subprocess.run(
+            ["rustup", "which", "rustc"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+    except OSError:
+        found = ""
+    return found or shutil.which("rustc") or "rustc"
+
+
+def call_overhead_ms(cache: Cache, base_env: dict[str, str], log_path: Path) -> float:
+    """Median extra wall time of `WRAPPER rustc -vV` over plain `rustc -vV`.
+
+    `-vV` compiles nothing, so the wrapper only starts, decides and hands
+    over: this is the fixed cost every rustc call pays, which the
+    wrapper's own wall_ms (timed from inside the process) cannot see.
+    """
+    rustc = real_rustc()
+    env = cache.cargo_env(base_env, log_path)
+    wrapper = env["RUSTC_WRAPPER"]
+    differences = []
+    for _ in range(OVERHEAD_SAMPLES):
+        timings = []
+        for argv in ([rustc, "-vV"], [wrapper, rustc, "-vV"]):
+            started = time.perf_counter()
+            subprocess.run(argv, env=env, capture_output=True, check=True, timeout=60)
+            timings.append(time.perf_counter() - started)
+        differences.append((timings[1] - timings[0]) * 1000)
+    differences.sort()
+    return differences[len(differences) // 2]

@@ -45,9 +45,7 @@ class WorkspaceError(Exception):
 
 
 def host_triple() -> str:
-    output = subprocess.run(
-        ["rustc", "-vV"], capture_output=True, text=True, check=True
-    ).stdout
+    output = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
     for line in output.splitlines():
         if line.startswith("host:"):
             return line.split(":", 1)[1].strip()
@@ -57,9 +55,19 @@ def host_triple() -> str:
 def count_packages(path: Path) -> int:
     """Packages cargo builds for this host (the lock file also lists other platforms')."""
     result = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--locked", "--offline",
-         "--filter-platform", host_triple()],
-        cwd=path, capture_output=True, text=True,
+        [
+            "cargo",
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--offline",
+            "--filter-platform",
+            host_triple(),
+        ],
+        cwd=path,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         raise WorkspaceError(f"cargo metadata failed in {path}:\n{result.stderr}")
@@ -75,8 +83,11 @@ def prepare_crates_io(destination: Path) -> Workspace:
     shutil.copytree(CRATES_IO_SOURCE, destination, ignore=shutil.ignore_patterns("target"))
     try:
         result = subprocess.run(
-            ["cargo", "fetch", "--locked"], cwd=destination,
-            capture_output=True, text=True, timeout=FETCH_TIMEOUT_S,
+            ["cargo", "fetch", "--locked"],
+            cwd=destination,
+            capture_output=True,
+            text=True,
+            timeout=FETCH_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as error:
         raise WorkspaceError(f"cargo fetch timed out after {FETCH_TIMEOUT_S} s") from error
@@ -94,8 +105,10 @@ def prepare_generated(destination: Path, *, quick: bool) -> Workspace:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(text)
     subprocess.run(
-        ["cargo", "generate-lockfile", "--offline"], cwd=destination,
-        check=True, capture_output=True,
+        ["cargo", "generate-lockfile", "--offline"],
+        cwd=destination,
+        check=True,
+        capture_output=True,
     )
     workspace = Workspace("generated", destination, binary="gen_app")
     workspace.packages = count_packages(destination)
@@ -168,8 +181,14 @@ def _lib_dependencies(index: int) -> list[str]:
 
 def _manifest(name: str, deps: list[str], *, extra: str = "") -> str:
     lines = [
-        "[package]", f'name = "{name}"', 'version = "0.1.0"', 'edition = "2021"',
-        "publish = false", extra, "", "[dependencies]",
+        "[package]",
+        f'name = "{name}"',
+        'version = "0.1.0"',
+        'edition = "2021"',
+        "publish = false",
+        extra,
+        "",
+        "[dependencies]",
     ]
     lines += [f'{dep} = {{ path = "../{dep}" }}' for dep in deps]
     return "\n".join(lines) + "\n"

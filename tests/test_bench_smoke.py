@@ -22,9 +22,20 @@ HARNESS = REPO / "bench" / "run_bench.py"
 def test_quick_bench_without_wrapper_prints_a_table_and_saves_json(tmp_path: Path) -> None:
     json_path = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, str(HARNESS), "--quick", "--tools", "none",
-         "--json", str(json_path), "--workdir", str(tmp_path / "work")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(HARNESS),
+            "--quick",
+            "--tools",
+            "none",
+            "--json",
+            str(json_path),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
 
