@@ -255,6 +255,10 @@ class Bench:
             self.warnings.append(
                 f"{config.key} run {rep + 1}: {stats['misses']} misses in a warm build"
             )
+        if stats is not None and stats.get("errors"):
+            self.warnings.append(
+                f"{config.key} run {rep + 1}: {config.tool} counted {stats['errors']} errors"
+            )
         summary = f"  {config.key:<26} {seconds:7.2f} s"
         if stats is not None:
             summary += f"  hits {stats['hits']}/{stats['requests']}, misses {stats['misses']}"

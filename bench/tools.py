@@ -147,6 +147,8 @@ class BuildcacheCache(Cache):
             "hits": int(raw["hits"]),
             "misses": int(raw["misses"]),
             "requests": int(raw["requests"]),
+            "non_cacheable": int(raw.get("non_cacheable", 0)),
+            "errors": int(raw.get("errors", 0)),
             "raw": raw,
         }
 
