@@ -35,24 +35,42 @@ RATIOS = (
 )
 
 
-def hit_wall_ms(log_path: Path) -> list[float]:
-    """wall_ms of every `result=hit` line in a BUILDCACHE_LOG file.
+def log_calls(log_path: Path) -> list[dict[str, str]]:
+    """The calls a BUILDCACHE_LOG file records, one dict of fields per line.
 
-    Lines look like `<timestamp>\\tpid=1\\tcrate=serde\\tresult=hit\\twall_ms=12.3`;
-    anything else in the file (warnings, tracebacks) is skipped.
+    Lines look like `<timestamp>\\tpid=1\\tcrate=serde\\tresult=hit\\twall_ms=12.3`
+    (maybe with `detail=...`); anything else in the file (warnings,
+    tracebacks) is skipped.
     """
     if not log_path.exists():
         return []
-    values = []
+    calls = []
     for line in log_path.read_text(errors="replace").splitlines():
         fields = dict(part.split("=", 1) for part in line.split("\t")[1:] if "=" in part)
-        if fields.get("result") != "hit":
+        if "result" in fields:
+            calls.append(fields)
+    return calls
+
+
+def hit_wall_ms(calls: list[dict[str, str]]) -> list[float]:
+    values = []
+    for fields in calls:
+        if fields["result"] != "hit":
             continue
         try:
             values.append(float(fields["wall_ms"]))
         except (KeyError, ValueError):
             continue
     return values
+
+
+def missed_crates(calls: list[dict[str, str]]) -> list[str]:
+    """`crate (detail)` for each miss, to say why a warm build was not all hits."""
+    return [
+        f"{fields.get('crate', '?')} ({fields.get('detail', 'no detail')})"
+        for fields in calls
+        if fields["result"] == "miss"
+    ]
 
 
 def median_or_none(values: list[float]) -> float | None:

@@ -248,12 +248,15 @@ class Bench:
         stats = cache.stats()
         if stats is not None:
             run["stats"] = {k: v for k, v in stats.items() if k != "raw"}
+        calls = report.log_calls(wrapper_log) if config.tool == "buildcache" else []
         if config.tool == "buildcache":
-            run["hit_wall_ms"] = report.hit_wall_ms(wrapper_log)
+            run["hit_wall_ms"] = report.hit_wall_ms(calls)
         run["same_output"] = self.check_binary(target, config, rep)
         if config.fills_from and stats is not None and stats["misses"]:
+            missed = report.missed_crates(calls)
+            because = f": {', '.join(sorted(set(missed)))}" if missed else ""
             self.warnings.append(
-                f"{config.key} run {rep + 1}: {stats['misses']} misses in a warm build"
+                f"{config.key} run {rep + 1}: {stats['misses']} misses in a warm build{because}"
             )
         if stats is not None and stats.get("errors"):
             self.warnings.append(
