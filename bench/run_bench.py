@@ -161,7 +161,11 @@ def prepare_workspace(
         if kind == "crates-io":
             raise BenchError(str(error)) from error
         shutil.rmtree(destination, ignore_errors=True)
-        note = f"crates.io workspace unavailable, using the generated one ({error})"
+        # The first error line says enough (no network, unknown host); the
+        # rest of cargo's advice belongs in the full log, not the summary.
+        reasons = [line for line in str(error).splitlines() if line.startswith("error")]
+        reason = reasons[0] if reasons else str(error).splitlines()[0]
+        note = f"crates.io workspace unavailable, using the generated one ({reason})"
         log(note)
         return workspaces.prepare_generated(destination, quick=quick), note
 
