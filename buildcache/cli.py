@@ -16,7 +16,7 @@ from buildcache.errors import FatalError
 # Subcommand name -> module under buildcache.commands. Each module has
 # add_parser(subparsers) and run(args) -> int, and imports its heavy
 # dependencies inside run() so `buildcache --help` stays fast.
-COMMANDS = ("stats", "trim", "config")
+COMMANDS = ("stats", "trim", "config", "sweep", "explain", "doctor")
 
 # sccache/ccache habits, rewritten to our subcommands before parsing.
 FLAG_ALIASES = {

@@ -81,7 +81,9 @@ def read_config_file(path: str) -> dict[str, str]:
         name = name.strip()
         if not sep or name not in VARIABLES:
             raise ConfigError(
-                f"{path}:{number}", line, f"expected NAME = value with NAME one of {', '.join(VARIABLES)}"
+                f"{path}:{number}",
+                line,
+                f"expected NAME = value with NAME one of {', '.join(VARIABLES)}",
             )
         values[name] = value.strip().strip("\"'")
     return values

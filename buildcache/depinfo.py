@@ -16,7 +16,9 @@ class DepInfo:
     __slots__ = ("files", "env")
 
     def __init__(self, files: list[str], env: list[tuple[str, str | None]]) -> None:
-        self.files = files  # paths exactly as rustc wrote them (relative to rustc's cwd or absolute)
+        self.files = (
+            files  # paths exactly as rustc wrote them (relative to rustc's cwd or absolute)
+        )
         self.env = env  # (name, value) pairs; value None when the variable was unset
 
 

@@ -18,7 +18,13 @@ def log_call(target: str, crate: str, result: str, wall_ms: float, detail: str =
         return
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
-    fields = [stamp, f"pid={os.getpid()}", f"crate={crate}", f"result={result}", f"wall_ms={wall_ms:.1f}"]
+    fields = [
+        stamp,
+        f"pid={os.getpid()}",
+        f"crate={crate}",
+        f"result={result}",
+        f"wall_ms={wall_ms:.1f}",
+    ]
     if detail:
         fields.append("detail=" + detail.replace("\t", " ").replace("\n", " | "))
     line = "\t".join(fields) + "\n"

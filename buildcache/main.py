@@ -10,9 +10,7 @@ from __future__ import annotations
 import sys
 
 # Words that start the CLI rather than name a compiler.
-CLI_WORDS = frozenset(
-    {"stats", "trim", "config", "sweep", "doctor", "explain", "help", "version"}
-)
+CLI_WORDS = frozenset({"stats", "trim", "config", "sweep", "doctor", "explain", "help", "version"})
 
 
 def is_wrapper_call(argv: list[str]) -> bool:

@@ -36,10 +36,7 @@ def out_dir_only_included(source_texts: list[str]) -> bool:
     import re
 
     pattern = re.compile(_INCLUDE_OF_OUT_DIR)
-    for text in source_texts:
-        if text.count("OUT_DIR") != len(pattern.findall(text)):
-            return False
-    return True
+    return all(text.count("OUT_DIR") == len(pattern.findall(text)) for text in source_texts)
 
 
 def to_placeholder(path: str, profile: str | None) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from buildcache.digests import text_digest
+from buildcache.digests import seal_text, text_digest, unseal_text
 from buildcache.fsutil import atomic_write, makedirs
 
 
@@ -39,14 +39,16 @@ def rustc_identity(cache_dir: str, rustc: str) -> str:
         return text_digest("rustc", _query(rustc))
     stamp = f"{os.path.abspath(rustc)}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}"
     record = os.path.join(cache_dir, "rustc", text_digest(stamp)[:32])
+    stamp = stamp.replace("\0", " ")
     try:
         with open(record, encoding="utf-8") as handle:
-            saved_stamp, _, identity = handle.read().partition("\n")
-        if saved_stamp == stamp.replace("\0", " ") and len(identity) == 64:
+            text = unseal_text(handle.read())
+        saved_stamp, _, identity = (text or "").partition("\n")
+        if saved_stamp == stamp and len(identity) == 64:
             return identity
     except (FileNotFoundError, UnicodeDecodeError):
         pass
     identity = text_digest("rustc", _query(rustc))
     makedirs(os.path.dirname(record))
-    atomic_write(record, f"{stamp.replace(chr(0), ' ')}\n{identity}".encode())
+    atomic_write(record, seal_text(f"{stamp}\n{identity}"))
     return identity

@@ -13,6 +13,7 @@ counted as corrupt by the caller.
 
 from __future__ import annotations
 
+import fcntl
 import marshal
 import os
 
@@ -41,7 +42,7 @@ def path_for(cache_dir: str, key: str, suffix: str) -> str:
 
 
 def _seal(magic: bytes, header: object, blobs: list[bytes]) -> bytes:
-    head = marshal.dumps(header, MARSHAL_VERSION)
+    head = marshal.dumps(header, MARSHAL_VERSION)  # type: ignore[arg-type]
     body = b"".join([magic, len(head).to_bytes(8, "little"), head, *blobs])
     return body + sha256(body).digest()
 
@@ -68,9 +69,7 @@ class Entry:
 
     __slots__ = ("outputs", "stdout", "stderr")
 
-    def __init__(
-        self, outputs: list[tuple[str, int, bytes]], stdout: bytes, stderr: bytes
-    ) -> None:
+    def __init__(self, outputs: list[tuple[str, int, bytes]], stdout: bytes, stderr: bytes) -> None:
         self.outputs = outputs  # (file name relative to --out-dir, mode, content)
         self.stdout = stdout
         self.stderr = stderr
@@ -177,12 +176,20 @@ def load_manifest(cache_dir: str, key: str) -> list[Candidate]:
 
 
 def add_to_manifest(cache_dir: str, key: str, candidate: Candidate) -> tuple[int, int]:
-    """Put candidate first. Concurrent writers may drop each other's candidate: harmless,
-    it only costs a later miss, and every write is atomic."""
+    """Put candidate first. The read-modify-write holds the shard's manifest lock:
+    checkouts at different paths share manifests, and building them at once must not
+    drop each other's candidates (only misses write manifests, so waits are rare)."""
+    shard_dir = os.path.join(cache_dir, shard_of(key))
+    makedirs(shard_dir)
+    lock_fd = os.open(os.path.join(shard_dir, "manifest.lock"), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        candidates = load_manifest(cache_dir, key)
-    except CorruptEntry:
-        candidates = []
-    candidates = [candidate] + [c for c in candidates if c[2] != candidate[2]]
-    data = _seal(MANIFEST_MAGIC, candidates[:MAX_MANIFEST_CANDIDATES], [])
-    return _save(path_for(cache_dir, key, "manifest"), data)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        try:
+            candidates = load_manifest(cache_dir, key)
+        except CorruptEntry:
+            candidates = []
+        candidates = [candidate] + [c for c in candidates if c[2] != candidate[2]]
+        data = _seal(MANIFEST_MAGIC, candidates[:MAX_MANIFEST_CANDIDATES], [])
+        return _save(path_for(cache_dir, key, "manifest"), data)
+    finally:
+        os.close(lock_fd)

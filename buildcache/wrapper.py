@@ -35,7 +35,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Callable
 
 from buildcache import stats, store
 from buildcache.config import Config, load_config
@@ -56,7 +55,13 @@ from buildcache.out_dir_paths import (
     profile_dir,
     to_placeholder,
 )
+from buildcache.output_identity import extern_identity, record_identity
 from buildcache.rustc_args import NotCacheable, RustcCall, parse_rustc_args
+
+# typing costs ~10 ms to import; mypy honours this spelling of TYPE_CHECKING.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 KEY_FORMAT = "buildcache-key-v1"
 # Variables cargo sets for every crate that reach its output through env!() or
@@ -134,7 +139,7 @@ def _compile_with_cache(
     cache_dir = config.cache_dir
     environ = os.environ
     cwd = os.getcwd()
-    inputs = base_inputs(call, rustc_identity(cache_dir, rustc), environ)
+    inputs = base_inputs(call, rustc_identity(cache_dir, rustc), environ, cache_dir)
     base_key = inputs_digest(inputs)
     memo: dict[str, str | None] = {}
 
@@ -150,21 +155,25 @@ def _compile_with_cache(
         except store.CorruptEntry:
             entry, corrupt = None, corrupt + 1
         if entry is not None:
-            restore(entry, call)
+            restore(entry, call, cache_dir, result_key)
             _count(config, result_key, {"requests": 1, "hits": 1, "corrupt": corrupt})
             finish("hit")
             return 0
 
-    started_ns = time.time_ns()
-    exit_code, stdout, stderr = run_rustc_streaming(rustc, args)
+    compile_ = _Compile(call, cache_dir, base_key, cwd, time.time_ns(), memo)
+    exit_code, stdout, stderr = run_rustc_streaming(rustc, args, compile_.on_stderr_line)
     state.exit_code = exit_code
     if exit_code != 0:
-        _count(config, base_key, {"requests": 1, "misses": 1, "compile_failed": 1, "corrupt": corrupt})
+        _count(
+            config, base_key, {"requests": 1, "misses": 1, "compile_failed": 1, "corrupt": corrupt}
+        )
         finish("miss", f"rustc exited {exit_code}")
         return exit_code
     try:
-        key, added_bytes, added_files = store_result(
-            config, call, inputs, base_key, cwd, started_ns, memo, stdout, stderr
+        described, key = compile_.describe()
+        record_outputs(cache_dir, call, key)
+        added_bytes, added_files = store_result(
+            config, call, inputs, base_key, described, key, stdout, stderr
         )
     except NotStorable as reason:
         _count(config, base_key, {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt})
@@ -173,7 +182,13 @@ def _compile_with_cache(
     shard_values = _count(
         config,
         key,
-        {"requests": 1, "misses": 1, "corrupt": corrupt, "bytes": added_bytes, "files": added_files},
+        {
+            "requests": 1,
+            "misses": 1,
+            "corrupt": corrupt,
+            "bytes": added_bytes,
+            "files": added_files,
+        },
     )
     if shard_values is not None:
         from buildcache.eviction import clean_after_store
@@ -183,7 +198,69 @@ def _compile_with_cache(
     return 0
 
 
-def base_inputs(call: RustcCall, identity: str, environ: os._Environ[str]) -> dict[str, object]:
+class _Described:
+    """What a finished (or metadata-complete) compile read, from its dep-info."""
+
+    __slots__ = ("files", "env", "profile", "dep_text")
+
+    def __init__(
+        self,
+        files: list[tuple[str, str]],
+        env: list[tuple[str, str | None]],
+        profile: str | None,
+        dep_text: str,
+    ) -> None:
+        self.files = files
+        self.env = env
+        self.profile = profile
+        self.dep_text = dep_text
+
+
+class _Compile:
+    """A miss in progress. Its result key is known as soon as rustc has written the
+    dep-info, which happens before the metadata: so the .rmeta gets its identity
+    before cargo hears of it and starts the dependents (pipelining)."""
+
+    def __init__(
+        self,
+        call: RustcCall,
+        cache_dir: str,
+        base_key: str,
+        cwd: str,
+        started_ns: int,
+        memo: dict[str, str | None],
+    ) -> None:
+        self.call = call
+        self.cache_dir = cache_dir
+        self.base_key = base_key
+        self.cwd = cwd
+        self.started_ns = started_ns
+        self.memo = memo
+        self.described: _Described | None = None
+
+    def describe(self) -> tuple[_Described, str]:
+        if self.described is None:
+            self.described = describe_compile(self.call, self.cwd, self.started_ns, self.memo)
+        described = self.described
+        return described, result_digest(self.base_key, described.files, described.env)
+
+    def on_stderr_line(self, line: bytes) -> None:
+        if b'"artifact":' not in line or b'"emit":"metadata"' not in line:
+            return
+        try:
+            _, key = self.describe()
+            name = f"lib{self.call.crate_name}{self.call.extra_filename}.rmeta"
+            path = os.path.join(self.call.out_dir, name)
+            from buildcache.output_identity import record_identity
+
+            record_identity(self.cache_dir, path, f"{key}/{name}")
+        except Exception:  # noqa: BLE001 - dependents then key this file by its content
+            self.described = None
+
+
+def base_inputs(
+    call: RustcCall, identity: str, environ: os._Environ[str], cache_dir: str
+) -> dict[str, object]:
     """Everything known before compiling that can change the output (see module doc)."""
     env = [
         f"{name}={value}"
@@ -195,7 +272,7 @@ def base_inputs(call: RustcCall, identity: str, environ: os._Environ[str]) -> di
         "rustc": identity,
         "args": list(call.key_args),
         "env": env,
-        "externs": [(name, file_digest(path)) for name, path in call.externs],
+        "externs": [(name, extern_identity(cache_dir, path)) for name, path in call.externs],
         "native": [(lib, _native_lib_digest(lib, call.native_dirs)) for lib in call.native_libs],
     }
     if call.links:
@@ -214,7 +291,9 @@ def inputs_digest(inputs: dict[str, object]) -> str:
     return text_digest(*parts)
 
 
-def result_digest(base_key: str, files: list[tuple[str, str]], env: list[tuple[str, str | None]]) -> str:
+def result_digest(
+    base_key: str, files: list[tuple[str, str]], env: list[tuple[str, str | None]]
+) -> str:
     return text_digest(
         base_key,
         *(f"file {path}\0{digest}" for path, digest in files),
@@ -273,20 +352,27 @@ def find_result(
     return None
 
 
-def _current_env(environ: os._Environ[str], name: str, recorded: str | None, profile: str | None) -> str | None:
+def _current_env(
+    environ: os._Environ[str], name: str, recorded: str | None, profile: str | None
+) -> str | None:
     value = environ.get(name)
     if value is not None and recorded is not None and recorded.startswith(PROFILE_PLACEHOLDER):
         return to_placeholder(value, profile)
     return value
 
 
-def _current_digest(path: str, cwd: str, profile: str | None, memo: dict[str, str | None]) -> str | None:
+def _current_digest(
+    path: str, cwd: str, profile: str | None, memo: dict[str, str | None]
+) -> str | None:
     local = from_placeholder(path, profile)
     return None if local is None else _digest_source(local, cwd, memo)
 
 
-def restore(entry: store.Entry, call: RustcCall) -> None:
-    """Write the entry's outputs into this build's out dir and replay rustc's output."""
+def restore(entry: store.Entry, call: RustcCall, cache_dir: str, key: str) -> None:
+    """Write the entry's outputs into this build's out dir and replay rustc's output.
+
+    Identities are recorded before the replay, because the replayed artifact
+    notifications are what lets cargo start the dependents."""
     from buildcache.fsutil import atomic_write
 
     out_dir = call.out_dir
@@ -296,30 +382,27 @@ def restore(entry: store.Entry, call: RustcCall) -> None:
             text = localize(data.decode("utf-8", "surrogateescape"), out_dir)
             text = text.replace(PROFILE_PLACEHOLDER + "/", escape_path(profile) + "/")
             data = text.encode("utf-8", "surrogateescape")
-        atomic_write(os.path.join(out_dir, name), data, mode=mode)
+        path = os.path.join(out_dir, name)
+        atomic_write(path, data, mode=mode)
+        if name != call.dep_info_name:
+            record_identity(cache_dir, path, f"{key}/{name}")
     stderr = entry.stderr.replace(OUT_DIR_PLACEHOLDER.encode(), _json_bytes(out_dir))
     stderr = stderr.replace(PROFILE_PLACEHOLDER.encode(), _json_bytes(profile))
     _write_stream(sys.stdout, entry.stdout)
     _write_stream(sys.stderr, stderr)
 
 
-def store_result(
-    config: Config,
-    call: RustcCall,
-    inputs: dict[str, object],
-    base_key: str,
-    cwd: str,
-    started_ns: int,
-    memo: dict[str, str | None],
-    stdout: bytes,
-    stderr: bytes,
-) -> tuple[str, int, int]:
-    """Store a successful compile; returns (result key, bytes added, files added)."""
-    out_dir = call.out_dir
-    dep_info_path = os.path.join(out_dir, call.dep_info_name)
-    with open(dep_info_path, encoding="utf-8", errors="surrogateescape") as handle:
-        dep_text = handle.read()
-    info = parse_dep_info(dep_text)
+def describe_compile(
+    call: RustcCall, cwd: str, started_ns: int, memo: dict[str, str | None]
+) -> _Described:
+    """The sources and env vars rustc read, keyed path-neutrally, from its dep-info."""
+    dep_info_path = os.path.join(call.out_dir, call.dep_info_name)
+    try:
+        with open(dep_info_path, encoding="utf-8", errors="surrogateescape") as handle:
+            dep_text = handle.read()
+        info = parse_dep_info(dep_text)
+    except (OSError, ValueError) as error:
+        raise NotStorable(f"dep-info unreadable: {error}") from None
     profile = _neutral_profile_dir(info.files, info.env, cwd)
 
     files = []
@@ -341,7 +424,30 @@ def store_result(
         ((name, to_placeholder(value, profile) if value else value) for name, value in info.env),
         key=lambda item: item[0],
     )
+    return _Described(files, env, profile, dep_text)
 
+
+def record_outputs(cache_dir: str, call: RustcCall, key: str) -> None:
+    for name in call.output_names():
+        if name != call.dep_info_name:
+            path = os.path.join(call.out_dir, name)
+            if os.path.exists(path):
+                record_identity(cache_dir, path, f"{key}/{name}")
+
+
+def store_result(
+    config: Config,
+    call: RustcCall,
+    inputs: dict[str, object],
+    base_key: str,
+    described: _Described,
+    key: str,
+    stdout: bytes,
+    stderr: bytes,
+) -> tuple[int, int]:
+    """Store a successful compile; returns (bytes added, files added) for key's shard."""
+    out_dir = call.out_dir
+    profile = described.profile
     outputs = []
     expected = call.output_names()
     _check_no_unknown_outputs(call, expected)
@@ -354,9 +460,11 @@ def store_result(
         except FileNotFoundError:
             raise NotStorable(f"rustc did not write {name}") from None
         if name == call.dep_info_name:
-            text = neutralize(dep_text, out_dir)
+            text = neutralize(described.dep_text, out_dir)
             if profile:
-                text = text.replace(escape_path(profile) + "/build/", PROFILE_PLACEHOLDER + "/build/")
+                text = text.replace(
+                    escape_path(profile) + "/build/", PROFILE_PLACEHOLDER + "/build/"
+                )
             data = text.encode("utf-8", "surrogateescape")
         outputs.append((name, mode, data))
 
@@ -366,20 +474,22 @@ def store_result(
             _json_bytes(profile) + b"/build/", PROFILE_PLACEHOLDER.encode() + b"/build/"
         )
     entry = store.Entry(outputs, stdout, stored_stderr)
-    key = result_digest(base_key, files, env)
     cache_dir = config.cache_dir
     entry_bytes, entry_files = store.save_entry(cache_dir, key, entry)
-    manifest_bytes, manifest_files = store.add_to_manifest(cache_dir, base_key, (files, env, key))
+    candidate = (described.files, described.env, key)
+    manifest_bytes, manifest_files = store.add_to_manifest(cache_dir, base_key, candidate)
     if store.shard_of(base_key) != store.shard_of(key):
         _count(config, base_key, {"bytes": manifest_bytes, "files": manifest_files})
         manifest_bytes = manifest_files = 0
     from buildcache.inputs_journal import record_inputs
 
-    record_inputs(cache_dir, call.crate_name, key, inputs, files, env)
-    return key, entry_bytes + manifest_bytes, entry_files + manifest_files
+    record_inputs(cache_dir, call.crate_name, key, inputs, described.files, described.env)
+    return entry_bytes + manifest_bytes, entry_files + manifest_files
 
 
-def _neutral_profile_dir(files: list[str], env: list[tuple[str, str | None]], cwd: str) -> str | None:
+def _neutral_profile_dir(
+    files: list[str], env: list[tuple[str, str | None]], cwd: str
+) -> str | None:
     """The profile dir to replace by a placeholder, or None to key OUT_DIR verbatim."""
     profile = profile_dir(os.environ)
     if profile is None or not any(name == "OUT_DIR" for name, _ in env):
@@ -408,8 +518,11 @@ def _check_no_unknown_outputs(call: RustcCall, expected: list[str]) -> None:
             raise NotStorable(f"rustc also wrote {name}")
 
 
-def run_rustc_streaming(rustc: str, args: list[str]) -> tuple[int, bytes, bytes]:
-    """Run rustc, forwarding its stderr line by line while keeping a copy of everything."""
+def run_rustc_streaming(
+    rustc: str, args: list[str], on_line: Callable[[bytes], None]
+) -> tuple[int, bytes, bytes]:
+    """Run rustc, forwarding its stderr line by line while keeping a copy of everything.
+    on_line sees each line before cargo does."""
     import subprocess
     import threading
 
@@ -424,6 +537,7 @@ def run_rustc_streaming(rustc: str, args: list[str]) -> tuple[int, bytes, bytes]
     stderr = bytearray()
     for line in iter(process.stderr.readline, b""):
         stderr += line
+        on_line(line)
         _write_stream(sys.stderr, line)
     reader.join()
     exit_code = process.wait()

@@ -14,7 +14,9 @@ RUSTUP_HOME = os.environ.get("RUSTUP_HOME", str(REAL_HOME / ".rustup"))
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Point HOME, XDG dirs and buildcache's config files at a fresh directory.
 
     A test that forgets to pass its own BUILDCACHE_DIR then writes into this
@@ -28,8 +30,16 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BUILDCACHE_CONFIG", str(home / "buildcache.conf"))
     monkeypatch.setenv("BUILDCACHE_SYSTEM_CONFIG", str(home / "system-buildcache.conf"))
-    for name in ("BUILDCACHE_DIR", "BUILDCACHE_MAX_SIZE", "BUILDCACHE_DISABLE", "BUILDCACHE_LOG",
-                 "RUSTC_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_INCREMENTAL"):
+    for name in (
+        "BUILDCACHE_DIR",
+        "BUILDCACHE_MAX_SIZE",
+        "BUILDCACHE_DISABLE",
+        "BUILDCACHE_LOG",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "CARGO_INCREMENTAL",
+    ):
         monkeypatch.delenv(name, raising=False)
     return home
 

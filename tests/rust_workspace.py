@@ -165,7 +165,7 @@ fn binary_runs() {
 }
 
 REGISTRY_DEPS = '[dependencies]\nitoa = "1"\n'
-REGISTRY_EXTRA = ", itoa::Buffer::new().format(n).len()"
+REGISTRY_EXTRA = " + itoa::Buffer::new().format(n).len() as u64 - 2"
 
 
 @dataclass

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
         "system": os.environ.get("BUILDCACHE_SYSTEM_CONFIG", SYSTEM_CONFIG_FILE),
     }
     if args.json:
-        settings = {name: {"value": v, "origin": config.origins[name]} for name, v in values.items()}
+        settings = {
+            name: {"value": v, "origin": config.origins[name]} for name, v in values.items()
+        }
         print(json.dumps({"settings": settings, "config_files": files}, indent=2))
         return 0
     shown = dict(values, BUILDCACHE_MAX_SIZE=format_size(config.max_bytes))

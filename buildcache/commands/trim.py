@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from buildcache.eviction import clean_shard
 
     config = load_config()
-    max_bytes = parse_size(args.max_size, variable="--max-size") if args.max_size else config.max_bytes
+    max_bytes = (
+        parse_size(args.max_size, variable="--max-size") if args.max_size else config.max_bytes
+    )
     if args.evict_older_than is not None and args.evict_older_than < 0:
         raise FatalError("--evict-older-than must be a number of days, 0 or more")
     older_than = None

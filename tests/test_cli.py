@@ -1,0 +1,98 @@
+"""The installed `buildcache` command, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from buildcache.cache_summary import CONTRACT_KEYS
+
+
+def buildcache(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["buildcache", *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+def test_the_console_script_runs_a_real_interpreter() -> None:
+    script = shutil.which("buildcache")
+    assert script is not None
+    shebang = Path(script).read_text().splitlines()[0]
+    assert shebang.startswith("#!/") and "python" in shebang and " " not in shebang
+
+
+def test_version() -> None:
+    result = buildcache("--version")
+    assert result.returncode == 0 and result.stdout.startswith("buildcache ")
+
+
+def test_stats_json_has_the_contract_keys(cache_dir: Path) -> None:
+    result = buildcache("stats", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(CONTRACT_KEYS) <= set(data)
+    assert data["requests"] == 0 and data["max_bytes"] == 10 << 30
+
+
+@pytest.mark.parametrize("spelling", [["--show-stats"], ["-s"], ["stats"]])
+def test_stats_answers_to_sccache_spellings(cache_dir: Path, spelling: list[str]) -> None:
+    result = buildcache(*spelling)
+    assert result.returncode == 0 and "Hit rate" in result.stdout
+
+
+def test_zero_stats(cache_dir: Path) -> None:
+    assert buildcache("--zero-stats").returncode == 0
+    assert "zeroed" in buildcache("stats", "--zero").stdout
+
+
+def test_a_bad_config_value_fails_naming_the_variable(cache_dir: Path) -> None:
+    result = buildcache("stats", env={"BUILDCACHE_MAX_SIZE": "10X"})
+    assert result.returncode == 1
+    assert "BUILDCACHE_MAX_SIZE" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_shows_values_and_origins(cache_dir: Path) -> None:
+    result = buildcache("config", "--json", env={"BUILDCACHE_MAX_SIZE": "2G"})
+    settings = json.loads(result.stdout)["settings"]
+    assert settings["BUILDCACHE_MAX_SIZE"] == {"value": str(2 << 30), "origin": "environment"}
+    assert settings["BUILDCACHE_DIR"] == {"value": str(cache_dir), "origin": "environment"}
+    assert "from default" in buildcache("config").stdout
+
+
+def test_trim_reports_what_it_did(cache_dir: Path) -> None:
+    result = buildcache("trim", "--max-size", "100M", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["max_bytes"] == 100 << 20
+    bad = buildcache("trim", "--max-size", "huge")
+    assert bad.returncode == 1 and "--max-size" in bad.stderr
+
+
+def test_the_wrapper_path_imports_nothing_the_cli_needs() -> None:
+    """A rustc call pays for every import: keep argparse, json and friends out of it."""
+    code = (
+        "import sys; from buildcache.main import is_wrapper_call; import buildcache.wrapper; "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    python = str(Path(shutil.which("buildcache") or "").parent / "python")
+    imported = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    modules = set(imported.stdout.split())
+    heavy = {
+        "argparse",
+        "json",
+        "subprocess",
+        "threading",
+        "re",
+        "buildcache.cli",
+        "importlib.metadata",
+    }
+    assert not heavy & modules, heavy & modules
+
+
+def test_buildcache_without_arguments_prints_help() -> None:
+    result = buildcache()
+    assert result.returncode == 0 and "rustc-wrapper" in result.stdout

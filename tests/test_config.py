@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from buildcache.config import ConfigError, load_config, parse_size
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("10G", 10 << 30), ("500M", 500 << 20), ("1.5G", int(1.5 * (1 << 30))), ("2048", 2048),
+     ("4k", 4096), ("1T", 1 << 40), ("3GiB", 3 << 30), ("7MB", 7 << 20)],
+)  # fmt: skip
+def test_sizes_take_k_m_g_t_suffixes(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "G", "10X", "-1G", "ten", "1.2.3M", "nan", "inf"])
+def test_a_bad_size_names_the_variable(text: str) -> None:
+    with pytest.raises(ConfigError, match="BUILDCACHE_MAX_SIZE"):
+        parse_size(text, variable="BUILDCACHE_MAX_SIZE")
+
+
+def test_defaults_follow_xdg(monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> None:
+    config = load_config()
+    assert config.cache_dir == str(isolated_home / ".cache" / "buildcache")
+    assert config.max_bytes == 10 << 30 and not config.disabled
+    monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
+    assert load_config().cache_dir == "/xdg/buildcache"
+
+
+def test_environment_beats_user_file_beats_system_file(
+    monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    (isolated_home / "system-buildcache.conf").write_text(
+        "BUILDCACHE_MAX_SIZE = 1G\nBUILDCACHE_DIR = /sys/cache\n"
+    )
+    (isolated_home / "buildcache.conf").write_text("# mine\nBUILDCACHE_MAX_SIZE = 2G\n")
+    config = load_config()
+    assert config.max_bytes == 2 << 30 and config.cache_dir == "/sys/cache"
+    assert config.origins["BUILDCACHE_DIR"].endswith("system-buildcache.conf")
+    monkeypatch.setenv("BUILDCACHE_MAX_SIZE", "3G")
+    config = load_config()
+    assert config.max_bytes == 3 << 30 and config.origins["BUILDCACHE_MAX_SIZE"] == "environment"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("BUILDCACHE_DIR", "relative/dir"), ("BUILDCACHE_DISABLE", "maybe"),
+     ("BUILDCACHE_MAX_SIZE", "lots"), ("BUILDCACHE_MAX_SIZE", "10")],
+)  # fmt: skip
+def test_a_bad_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_config()
+
+
+def test_a_bad_config_file_line_names_the_file(isolated_home: Path) -> None:
+    (isolated_home / "buildcache.conf").write_text("BUILDCACHE_MAX = 1G\n")
+    with pytest.raises(ConfigError, match="buildcache.conf:1"):
+        load_config()

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+from buildcache import stats
+
+
+def _bump(cache_dir: str, times: int) -> None:
+    for index in range(times):
+        stats.update_shard(cache_dir, stats.SHARDS[index % 4], {"requests": 1, "hits": 1})
+
+
+def test_counters_add_up_across_shards(tmp_path: Path) -> None:
+    stats.update_shard(str(tmp_path), "0", {"hits": 2, "bytes": 100, "files": 1})
+    stats.update_shard(str(tmp_path), "f", {"hits": 1, "misses": 4})
+    totals = stats.read_totals(str(tmp_path))
+    assert (totals["hits"], totals["misses"], totals["bytes"], totals["files"]) == (3, 4, 100, 1)
+
+
+def test_concurrent_processes_lose_no_update(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_bump, args=(str(tmp_path), 50)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert stats.read_totals(str(tmp_path))["requests"] == 200
+
+
+def test_zero_resets_events_but_keeps_sizes(tmp_path: Path) -> None:
+    stats.update_shard(str(tmp_path), "a", {"hits": 5, "bytes": 10, "files": 2})
+    stats.zero_events(str(tmp_path))
+    totals = stats.read_totals(str(tmp_path))
+    assert (totals["hits"], totals["bytes"], totals["files"]) == (0, 10, 2)
+
+
+def test_a_damaged_stats_file_counts_from_zero(tmp_path: Path) -> None:
+    stats.update_shard(str(tmp_path), "b", {"hits": 5})
+    (tmp_path / "b" / "stats").write_text("hits five\nmisses 2\n\x00\x01")
+    assert stats.read_shard(str(tmp_path), "b")["misses"] == 2
+    assert stats.update_shard(str(tmp_path), "b", {"hits": 1})["hits"] == 1
