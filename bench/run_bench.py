@@ -56,7 +56,7 @@ class Config:
     incremental: bool
     # Cold builds start from an empty cache; warm ones reuse the cache (and the
     # target dir path) of the cold build named here, after removing the target.
-    fills_from: str | None = None
+    filled_by: str | None = None
 
     @property
     def key(self) -> str:
@@ -75,9 +75,9 @@ CONFIGS = (
     Config("cold-incr-off", "sccache", incremental=False),
     Config("cold-dev", "buildcache", incremental=True),
     Config("warm-dev", "none", incremental=True),
-    Config("warm-incr-off", "buildcache", incremental=False, fills_from="cold-incr-off/buildcache"),
-    Config("warm-incr-off", "sccache", incremental=False, fills_from="cold-incr-off/sccache"),
-    Config("warm-dev", "buildcache", incremental=True, fills_from="cold-dev/buildcache"),
+    Config("warm-incr-off", "buildcache", incremental=False, filled_by="cold-incr-off/buildcache"),
+    Config("warm-incr-off", "sccache", incremental=False, filled_by="cold-incr-off/sccache"),
+    Config("warm-dev", "buildcache", incremental=True, filled_by="cold-dev/buildcache"),
 )
 
 # The order rows appear in the table.
@@ -227,7 +227,7 @@ class Bench:
         if self.args.jobs:
             command += ["-j", str(self.args.jobs)]
 
-        if config.fills_from:
+        if config.filled_by:
             shutil.rmtree(target, ignore_errors=True)
         cache.zero_stats()
         with cargo_log.open("w") as output:
@@ -256,7 +256,7 @@ class Bench:
         if config.tool == "buildcache":
             run["hit_wall_ms"] = report.hit_wall_ms(calls)
         run["same_output"] = self.check_binary(target, config, rep)
-        if config.fills_from and stats is not None and stats["misses"]:
+        if config.filled_by and stats is not None and stats["misses"]:
             missed = report.missed_crates(calls)
             because = f": {', '.join(sorted(set(missed)))}" if missed else ""
             self.warnings.append(
@@ -347,8 +347,8 @@ class Bench:
             # Servers start before any timed build (sccache's is not free to start).
             for cache in caches.values():
                 cache.start()
-            cold = [c for c in self.configs if not c.fills_from]
-            warm = [c for c in self.configs if c.fills_from]
+            cold = [c for c in self.configs if not c.filled_by]
+            warm = [c for c in self.configs if c.filled_by]
             for config in rotated(cold, rep) + rotated(warm, rep):
                 target = rep_dir / "target" / config.slot
                 yield config.key, self.build(config, caches[config.slot], target, rep)
