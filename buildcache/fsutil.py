@@ -8,7 +8,7 @@ import os
 TEMP_PREFIX = ".tmp-"
 
 
-def atomic_write(path: str, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write(path: str, data: bytes | memoryview | list[bytes], *, mode: int = 0o644) -> None:
     """Write data to path so readers see the old file or the whole new one, never a torn one.
 
     The temp file lives in the same directory so os.replace is a rename within one
@@ -19,7 +19,8 @@ def atomic_write(path: str, data: bytes, *, mode: int = 0o644) -> None:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in data if isinstance(data, list) else [data]:
+                handle.write(chunk)
         os.chmod(temp, mode)  # the umask must not strip an executable's x bits
         os.replace(temp, path)
     except BaseException:

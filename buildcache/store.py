@@ -20,6 +20,10 @@ import os
 from buildcache.digests import sha256
 from buildcache.fsutil import atomic_write, makedirs
 
+TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 ENTRY_MAGIC = b"BCENTRY1"
 MANIFEST_MAGIC = b"BCMANIF1"
 MARSHAL_VERSION = 4
@@ -41,10 +45,16 @@ def path_for(cache_dir: str, key: str, suffix: str) -> str:
     return os.path.join(cache_dir, key[0], key[1], f"{key}.{suffix}")
 
 
-def _seal(magic: bytes, header: object, blobs: list[bytes]) -> bytes:
+def _seal(magic: bytes, header: object, blobs: list[bytes]) -> list[bytes]:
+    """The file's chunks, checksum last. Kept as chunks, not joined: an entry can hold
+    hundreds of MB of outputs, and every extra copy shows in cold build times."""
     head = marshal.dumps(header, MARSHAL_VERSION)  # type: ignore[arg-type]
-    body = b"".join([magic, len(head).to_bytes(8, "little"), head, *blobs])
-    return body + sha256(body).digest()
+    chunks = [magic, len(head).to_bytes(8, "little"), head, *blobs]
+    hasher = sha256()
+    for chunk in chunks:
+        hasher.update(chunk)
+    chunks.append(hasher.digest())
+    return chunks
 
 
 def _unseal(magic: bytes, data: bytes) -> tuple[object, memoryview]:
@@ -69,18 +79,20 @@ class Entry:
 
     __slots__ = ("outputs", "stdout", "stderr")
 
-    def __init__(self, outputs: list[tuple[str, int, bytes]], stdout: bytes, stderr: bytes) -> None:
+    def __init__(
+        self, outputs: Sequence[tuple[str, int, bytes | memoryview]], stdout: bytes, stderr: bytes
+    ) -> None:
         self.outputs = outputs  # (file name relative to --out-dir, mode, content)
         self.stdout = stdout
         self.stderr = stderr
 
-    def encode(self) -> bytes:
+    def encode(self) -> list[bytes]:
         header = {
             "outputs": [(name, mode, len(data)) for name, mode, data in self.outputs],
             "stdout": len(self.stdout),
             "stderr": len(self.stderr),
         }
-        blobs = [data for _, _, data in self.outputs] + [self.stdout, self.stderr]
+        blobs = [bytes(data) for _, _, data in self.outputs] + [self.stdout, self.stderr]
         return _seal(ENTRY_MAGIC, header, blobs)
 
     @classmethod
@@ -93,7 +105,8 @@ class Entry:
             for name, mode, size in header["outputs"]:
                 if "/" in name or name in ("", ".", ".."):
                     raise CorruptEntry(f"bad output name {name!r}")
-                outputs.append((name, mode, bytes(blobs[offset : offset + size])))
+                # A view into the file's buffer, not a copy: outputs can be large.
+                outputs.append((name, mode, blobs[offset : offset + size]))
                 offset += size
             stdout = bytes(blobs[offset : offset + header["stdout"]])
             offset += header["stdout"]
@@ -144,16 +157,17 @@ def save_entry(cache_dir: str, key: str, entry: Entry) -> tuple[int, int]:
     return _save(path_for(cache_dir, key, "entry"), entry.encode())
 
 
-def _save(path: str, data: bytes) -> tuple[int, int]:
+def _save(path: str, chunks: list[bytes]) -> tuple[int, int]:
     makedirs(os.path.dirname(path))
     try:
         previous = os.stat(path).st_size
     except FileNotFoundError:
         previous = -1
-    atomic_write(path, data)
+    atomic_write(path, chunks)
+    size = sum(len(chunk) for chunk in chunks)
     if previous < 0:
-        return len(data), 1
-    return len(data) - previous, 0
+        return size, 1
+    return size - previous, 0
 
 
 # A manifest candidate: ([(path, digest)], [(env name, value or None)], result key).
