@@ -97,3 +97,22 @@ provision: $(PROVISION_VENV)/.installed
 	@echo "  1. open a new shell (or: source ~/.bashrc) to get the aliases and PATH;"
 	@echo "  2. run 'buildcache doctor' to check the setup;"
 	@echo "  3. build as usual: cargo now runs rustc through buildcache ('buildcache-stats' shows hits)."
+
+# --- The devcontainer / CI-runner image (issue 6) ---------------------------
+
+DEVCONTAINER_IMAGE ?= buildcache/devcontainer:latest
+
+.PHONY: image
+
+# The Dockerfile runs ansible/site.yml on the base image, installing from the
+# wheelhouse (containers here reach no package index). The classic builder is
+# what every Docker engine has; the Dockerfile uses nothing newer. A rebuild
+# drops the image it replaces unless a container still uses it.
+image: base-image wheelhouse
+	@previous=$$(docker image inspect --format '{{.Id}}' $(DEVCONTAINER_IMAGE) 2>/dev/null || true); \
+	set -x; DOCKER_BUILDKIT=0 docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	  --build-arg ANSIBLE_CORE_SPEC='$(ANSIBLE_CORE_SPEC)' --tag $(DEVCONTAINER_IMAGE) . || exit; \
+	set +x; current=$$(docker image inspect --format '{{.Id}}' $(DEVCONTAINER_IMAGE)); \
+	if [ -n "$$previous" ] && [ "$$previous" != "$$current" ]; then \
+	  docker image rm "$$previous" >/dev/null 2>&1 || true; \
+	fi

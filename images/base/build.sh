@@ -16,17 +16,24 @@ SUITE=bookworm
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBOOTSTRAP_CACHE=${DEBOOTSTRAP_CACHE:-/var/cache/buildcache-kit/debootstrap}
 
-# What provisioning and the container tests need. Debian's cargo and rustc
-# (1.63 on bookworm) let a container build the fixture workspace offline;
+# What provisioning and the container tests need. Rust comes from bookworm's
+# rustc-web/cargo-web (1.85, the toolchain Debian keeps current for Firefox and
+# Chromium builds; they install /usr/bin/rustc and /usr/bin/cargo): the plain
+# rustc/cargo packages are 1.63, too old for much of today's crates.io (clap 4
+# needs 1.74). Either way every container builds the fixture workspace offline.
 # zsh is there so the dotfiles role's ~/.zshrc block can be exercised.
 # debootstrap does not resolve virtual packages, so rustc's `libc-dev` is
 # named as the real package that provides it.
 PACKAGES=(
   python3 python3-venv python3-pip
   make cron sudo ca-certificates procps git
-  cargo rustc libc6-dev
+  cargo-web rustc-web libc6-dev
   zsh less
 )
+# Recorded as a label, so an image built from another package list is rebuilt
+# instead of silently reused.
+RECIPE_LABEL=buildcache-kit.base.packages
+recipe="$SUITE: ${PACKAGES[*]}"
 
 force=false
 case "${1:-}" in
@@ -36,8 +43,12 @@ case "${1:-}" in
 esac
 
 if ! $force && docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-  echo "$BASE_IMAGE already exists (use --force or make base-image FORCE=1 to rebuild)"
-  exit 0
+  built_from=$(docker image inspect --format "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$BASE_IMAGE")
+  if [[ $built_from == "$recipe" ]]; then
+    echo "$BASE_IMAGE already exists (use --force or make base-image FORCE=1 to rebuild)"
+    exit 0
+  fi
+  echo "$BASE_IMAGE was built from another package list; rebuilding it"
 fi
 
 if [[ $EUID -ne 0 ]]; then
@@ -90,6 +101,7 @@ tar --numeric-owner --xattrs -C "$rootfs" -c . |
     --change 'ENV DEBIAN_FRONTEND=noninteractive' \
     --change 'WORKDIR /root' \
     --change 'CMD ["/bin/bash"]' \
+    --change "LABEL $RECIPE_LABEL=\"$recipe\"" \
     --message "debootstrap --variant=minbase $SUITE + ${PACKAGES[*]}" \
     - "$BASE_IMAGE"
 # A forced rebuild leaves the old image untagged; drop it unless a container uses it.

@@ -12,6 +12,10 @@ from rust_workspace import FILES, make_workspace
 
 pytestmark = pytest.mark.docker
 
+# `cargo clean` (1.85) removes the target dir itself, which fails on a named
+# volume's mount point (EBUSY) after emptying it: empty it without cargo.
+EMPTY_SHARED_TARGET_DIR = f"find {ROOT_TARGET_DIR} -mindepth 1 -delete"
+
 
 @pytest.fixture(scope="module")
 def root_box(start_container) -> Container:  # type: ignore[no-untyped-def]
@@ -105,7 +109,7 @@ def test_the_shared_target_dir_is_the_named_volume(root_box, host) -> None:  # t
 
 
 def test_two_workspaces_build_into_the_one_shared_target_dir(root_box, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Debian's rustc 1.63 builds the fixture; cargo honours the managed config."""
+    """Debian's Rust builds the fixture; cargo honours the managed config."""
     put_workspace(root_box, "/work/one", tmp_path / "one")
     put_workspace(root_box, "/work/two", tmp_path / "two")
     # RUSTC_WRAPPER= bypasses the wrapper so this checks the config and the
