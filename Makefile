@@ -40,8 +40,8 @@ bench: dev
 	PATH="$(abspath $(BIN)):$$PATH" $(VENV_PY) bench/run_bench.py $(BENCH_ARGS)
 
 lint: dev
-	$(BIN)/ruff check buildcache tests
-	$(BIN)/ruff format --check buildcache tests
+	$(BIN)/ruff check buildcache tests bench
+	$(BIN)/ruff format --check buildcache tests bench
 	$(BIN)/mypy
 
 clean:
