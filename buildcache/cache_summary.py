@@ -12,7 +12,22 @@ CONTRACT_KEYS = (
 )  # fmt: skip
 
 
+def require_cache_dir(config: Config) -> None:
+    """A cache dir that exists but is no directory is the user's to fix: say which variable."""
+    import os
+
+    from buildcache.errors import FatalError
+
+    if os.path.exists(config.cache_dir) and not os.path.isdir(config.cache_dir):
+        origin = config.origins.get("BUILDCACHE_DIR", "default")
+        raise FatalError(
+            f"the cache dir {config.cache_dir} (BUILDCACHE_DIR, from {origin}) is not a "
+            "directory; point BUILDCACHE_DIR at a directory"
+        )
+
+
 def summarize(config: Config) -> dict[str, object]:
+    require_cache_dir(config)
     totals = stats.read_totals(config.cache_dir)
     lookups = totals["hits"] + totals["misses"]
     summary: dict[str, object] = {

@@ -61,3 +61,15 @@ def run_cli(args: list[str]) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as error:  # noqa: BLE001 - a bug: say so plainly, details on request
+        import os
+        import traceback
+
+        print(
+            f"buildcache: internal error (a bug): {type(error).__name__}: {error}", file=sys.stderr
+        )
+        if os.environ.get("BUILDCACHE_LOG"):
+            traceback.print_exc()
+        else:
+            print("buildcache: set BUILDCACHE_LOG=stderr to see the traceback", file=sys.stderr)
+        return 3

@@ -96,3 +96,21 @@ def test_the_wrapper_path_imports_nothing_the_cli_needs() -> None:
 def test_buildcache_without_arguments_prints_help() -> None:
     result = buildcache()
     assert result.returncode == 0 and "rustc-wrapper" in result.stdout
+
+
+def test_a_cache_dir_that_is_a_file_is_named_not_a_crash(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for command in (["stats"], ["trim"]):
+        result = buildcache(*command, env={"BUILDCACHE_DIR": str(blocker)})
+        assert result.returncode == 1, result.stderr
+        assert "BUILDCACHE_DIR" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unexpected_error_exits_3_and_says_it_is_a_bug(tmp_path: Path) -> None:
+    """A journal dir where explain expects a directory of files trips an internal error."""
+    cache = tmp_path / "cache"
+    (cache / "crates" / "x.journal").mkdir(parents=True)
+    result = buildcache("explain", "--json", env={"BUILDCACHE_DIR": str(cache)})
+    assert result.returncode == 3, result.stderr
+    assert "internal error (a bug)" in result.stderr and "BUILDCACHE_LOG" in result.stderr

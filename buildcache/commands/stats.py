@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from buildcache.cache_summary import summarize
 
     config = load_config()
+    from buildcache.cache_summary import require_cache_dir
+
+    require_cache_dir(config)
     if args.zero:
         stats.zero_events(config.cache_dir)
         if not args.json:

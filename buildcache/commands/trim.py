@@ -26,11 +26,13 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from buildcache import stats
+    from buildcache.cache_summary import require_cache_dir
     from buildcache.config import format_size, load_config, parse_size
     from buildcache.errors import FatalError
     from buildcache.eviction import clean_shard
 
     config = load_config()
+    require_cache_dir(config)
     max_bytes = (
         parse_size(args.max_size, variable="--max-size") if args.max_size else config.max_bytes
     )
