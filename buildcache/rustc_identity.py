@@ -11,7 +11,6 @@ itself hands the wrapper the real toolchain binary, so builds don't pay this.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from buildcache.digests import seal_text, text_digest, unseal_text
 from buildcache.fsutil import atomic_write, makedirs
@@ -26,6 +25,8 @@ def _is_rustup_proxy(path: str) -> bool:
 
 
 def _query(rustc: str) -> str:
+    import subprocess  # ~8 ms to import: only paid when a toolchain is first seen
+
     run = subprocess.run
     version = run([rustc, "-vV"], capture_output=True, text=True, check=True).stdout
     sysroot = run([rustc, "--print", "sysroot"], capture_output=True, text=True, check=True)

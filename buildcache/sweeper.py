@@ -13,6 +13,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from buildcache.target_dir import TargetDir
 from buildcache.units import Unit, attach_incremental, attach_uplifts, scan_profile
@@ -139,20 +140,41 @@ def remove_path(path: Path, root: Path) -> None:
         return
     if stat.S_ISDIR(info.st_mode):
         # rmtree unlinks symlinks it meets inside the tree instead of following them
-        shutil.rmtree(path)
+        shutil.rmtree(path, onerror=_retry_writable)
     else:
         os.unlink(path)
 
 
-def delete_planned(reports: list[TargetReport]) -> None:
+def _retry_writable(function: Any, path: str, _info: Any) -> None:
+    """A build script may copy read-only trees into out/: make the parent writable, retry."""
+    parent = os.path.dirname(path)
+    os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR)
+    function(path)
+
+
+def delete_planned(reports: list[TargetReport]) -> list[str]:
+    """Delete every planned unit; return one message per path that could not be deleted.
+
+    Every planned path is checked to lie inside a swept dir before the first deletion,
+    so a refusal deletes nothing. A path that fails to delete does not stop the others.
+    """
+    from buildcache.errors import FatalError
+
     roots = [report.target.root for report in reports]
+    planned = []
     for report in reports:
         for unit in report.units:
-            if not unit.remove:
-                continue
-            for path in unit.unit.paths:
-                # an uplift may live in another swept dir (a separate build-dir setup)
-                root = next((root for root in roots if _inside(path, root)), None)
-                if root is None:
-                    raise RuntimeError(f"refusing to delete {path}: outside every target dir")
-                remove_path(path, root)
+            if unit.remove:
+                for path in unit.unit.paths:
+                    # an uplift may live in another swept dir (a separate build-dir setup)
+                    root = next((root for root in roots if _inside(path, root)), None)
+                    if root is None:
+                        raise FatalError(f"refusing to delete {path}: outside every target dir")
+                    planned.append((path, root))
+    failures = []
+    for path, root in planned:
+        try:
+            remove_path(path, root)
+        except OSError as error:
+            failures.append(f"{path}: {error.strerror or error}")
+    return failures

@@ -91,6 +91,8 @@ def load_target_dir(path: Path) -> TargetDir:
     # triple (`x86_64-unknown-linux-gnu/debug`); nothing deeper is cargo's layout.
     for child in _real_dirs(path):
         kind = _profile_kind(child)
+        if kind is None and cargo_marker(child) is not None:
+            continue  # a target or build dir nested in this one (build-dir = target/bd)
         if kind is None:
             for grandchild in _real_dirs(child):
                 _add_profile(target, grandchild, _profile_kind(grandchild))

@@ -55,7 +55,11 @@ def _lstat(path: Path) -> os.stat_result | None:
 
 
 def _entries(path: Path) -> list[os.DirEntry[str]]:
+    """Entries of a real directory; a symlinked one (deps -> elsewhere) is not cargo's
+    layout and is never scanned, so nothing behind it can be planned for deletion."""
     try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            return []
         with os.scandir(path) as entries:
             return sorted(entries, key=lambda entry: entry.name)
     except OSError:

@@ -37,3 +37,36 @@ def test_a_profile_without_a_lock_file_is_not_given_one(tmp_path: Path) -> None:
     with cargo_locks([tmp_path]):
         pass
     assert not (tmp_path / ".cargo-lock").exists()
+
+
+def test_sweep_holds_no_lock_while_it_waits_for_another(tmp_path: Path) -> None:
+    """cargo locks the host profile before <triple>/<profile>; sweep must not hold one
+    and wait for the other, or the two deadlock."""
+    host, cross = tmp_path / "debug", tmp_path / "aarch64-unknown-linux-gnu" / "debug"
+    for profile in (host, cross):
+        profile.mkdir(parents=True)
+        (profile / ".cargo-lock").write_text("")
+    cargo = os.open(host / ".cargo-lock", os.O_RDONLY)
+    fcntl.flock(cargo, fcntl.LOCK_EX)
+    entered = threading.Event()
+    # daemon: with the old lock order this thread never finishes; fail, don't hang
+    thread = threading.Thread(
+        target=lambda: _hold(cargo_locks([host, cross]), entered), daemon=True
+    )
+    thread.start()
+    time.sleep(0.3)
+    probe = os.open(cross / ".cargo-lock", os.O_RDONLY)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if sweep kept it
+        fcntl.flock(probe, fcntl.LOCK_UN)
+    finally:
+        os.close(probe)
+    assert not entered.is_set()
+    os.close(cargo)
+    thread.join(timeout=5)
+    assert entered.is_set()
+
+
+def _hold(locks, entered: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    with locks:
+        entered.set()

@@ -272,3 +272,53 @@ def test_separate_build_dir(tmp_path: Path) -> None:
     assert _fingerprints(build_dir / "debug") == set(built.current)
     assert (built.ws.root / "target/debug/app").exists()
     assert_still_fresh(built, env)
+
+
+def test_a_build_dir_nested_in_the_target_dir_is_swept_once(tmp_path: Path) -> None:
+    """build-dir = target/bd: the units must not be scanned twice (once as a
+    <triple>/<profile> of target/), or a fresh uplifted unit is judged alone and goes."""
+    build_dir = tmp_path / "ws" / "target" / "bd"
+    built = build_with_stale_units(tmp_path, build_dir=build_dir)
+    age_units(built, built.stale, 30)
+    env = {"CARGO_BUILD_BUILD_DIR": str(build_dir)}
+
+    report = sweep_json(built.ws.root, "--time", "7", env=env)
+
+    assert report["removed_units"] == 2
+    assert _fingerprints(build_dir / "debug") == set(built.current)
+    assert_still_fresh(built, env)
+
+
+def test_a_symlinked_deps_dir_is_not_scanned_and_nothing_behind_it_goes(tmp_path: Path) -> None:
+    built = build_with_stale_units(tmp_path)
+    profile = built.target / "debug"
+    moved = tmp_path / "deps-elsewhere"
+    (profile / "deps").rename(moved)
+    (profile / "deps").symlink_to(moved, target_is_directory=True)
+    before = all_files(moved)
+    age_units(built, built.stale, 30)
+
+    result = sweep(built.ws.root, "--time", "7")
+
+    assert result.returncode == 0, result.stderr
+    assert all_files(moved) == before
+
+
+def test_a_file_that_cannot_be_deleted_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    """Exit 1 naming the file; every other stale unit still goes."""
+    if os.geteuid() != 0:
+        pytest.skip("chattr +i (a file nobody can delete) needs root; CI runs as root")
+    built = build_with_stale_units(tmp_path)
+    profile = built.target / "debug"
+    age_units(built, built.stale, 30)
+    stuck_unit, other_unit = built.stale
+    stuck = next(p for p in unit_paths(profile, stuck_unit) if p.is_file())
+    subprocess.run(["chattr", "+i", str(stuck)], check=True)  # even root cannot delete it
+    try:
+        result = sweep(built.ws.root, "--time", "7")
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], check=True)
+    assert result.returncode == 1
+    assert "could not delete" in result.stderr and stuck.name in result.stderr
+    assert not (profile / ".fingerprint" / other_unit).exists()
+    assert "core:42" in built.ws.run_app()

@@ -61,8 +61,24 @@ def _targets(args: argparse.Namespace) -> list[Any]:
             print(f"{path} is empty: nothing to sweep yet.", file=sys.stderr)
         else:
             targets.append(load_target_dir(path))  # raises before anything is deleted
-    unique = {os.path.realpath(target.root): target for target in targets}
-    return list(unique.values())
+    unique = list({os.path.realpath(target.root): target for target in targets}.values())
+    # A profile reachable from two swept dirs must be scanned once: scanned twice, each
+    # copy of a unit would be judged without the other's evidence of use.
+    seen: set[str] = set()
+    for target in unique:
+        target.build_profiles = _first_sightings(target.build_profiles, seen)
+        target.artifact_profiles = _first_sightings(target.artifact_profiles, seen)
+    return unique
+
+
+def _first_sightings(profiles: list[Path], seen: set[str]) -> list[Path]:
+    kept = []
+    for profile in profiles:
+        real = os.path.realpath(profile)
+        if real not in seen:
+            seen.add(real)
+            kept.append(profile)
+    return kept
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,15 +99,16 @@ def run(args: argparse.Namespace) -> int:
             plan_by_age(reports, days=args.time)
         else:
             plan_by_size(reports, max_bytes=max_bytes)
-        if not args.dry_run:
-            delete_planned(reports)
+        failures = [] if args.dry_run else delete_planned(reports)
     result = summarize(reports, dry_run=args.dry_run, days=args.time, max_bytes=max_bytes)
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_text(result, recursive_empty=args.recursive and not targets)
-    return 0
+    for failure in failures:
+        print(f"buildcache: could not delete {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _iso(timestamp: float) -> str:
