@@ -21,17 +21,6 @@ LABEL = {"buildcache-kit-test": "image"}
 
 
 @pytest.fixture(scope="session")
-def docker_client():  # type: ignore[no-untyped-def]
-    docker = pytest.importorskip("docker", reason="the Docker SDK for Python is not installed")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as error:  # noqa: BLE001 - any failure means no engine to test with
-        pytest.skip(f"no Docker engine reachable ({error})")
-    return client
-
-
-@pytest.fixture(scope="session")
 def image(docker_client) -> dict:  # type: ignore[no-untyped-def,type-arg]
     """`make image`, then the built image's config (User, Env, Entrypoint, ...)."""
     if os.geteuid() != 0:

@@ -19,17 +19,6 @@ from containers import BASE_IMAGE, REPO, WHEELHOUSE, Container, repo_files, tar_
 
 
 @pytest.fixture(scope="session")
-def docker_client():  # type: ignore[no-untyped-def]
-    docker = pytest.importorskip("docker", reason="the Docker SDK for Python is not installed")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as error:  # noqa: BLE001 - any failure means no engine to test with
-        pytest.skip(f"no Docker engine reachable ({error})")
-    return client
-
-
-@pytest.fixture(scope="session")
 def base_image(docker_client) -> str:  # type: ignore[no-untyped-def]
     """buildcache/base:bookworm, built once by `make base-image` when missing."""
     import docker
