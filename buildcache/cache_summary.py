@@ -27,7 +27,7 @@ def require_cache_dir(config: Config) -> None:
 
 
 def summarize(config: Config) -> dict[str, object]:
-    require_cache_dir(config)
+    """The counters and sizes; call require_cache_dir first for a clear error."""
     totals = stats.read_totals(config.cache_dir)
     lookups = totals["hits"] + totals["misses"]
     summary: dict[str, object] = {

@@ -315,15 +315,10 @@ def _native_lib_digest(lib: str, dirs: list[str]) -> str:
 
 
 def _linker_identity(linker: str, environ: os._Environ[str]) -> str:
-    path = linker
-    if "/" not in linker:
-        for directory in environ.get("PATH", "").split(os.pathsep):
-            candidate = os.path.join(directory, linker)
-            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-                path = candidate
-                break
+    from buildcache.rustc_identity import resolve_program
+
     try:
-        real = os.path.realpath(path)
+        real = os.path.realpath(resolve_program(linker, environ.get("PATH", os.defpath)))
         info = os.stat(real)
     except OSError:
         return f"missing {linker}"
