@@ -73,6 +73,14 @@ def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
         raise ToolError(f"`{' '.join(argv)}` failed: {error}") from error
 
 
+def _run_ok(argv: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess[str]:
+    """_run, and a ToolError naming `what` when the command exits non-zero."""
+    result = _run(argv, env)
+    if result.returncode != 0:
+        raise ToolError(f"`{what}` failed: {result.stderr.strip()}")
+    return result
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -134,14 +142,12 @@ class BuildcacheCache(Cache):
         return env
 
     def zero_stats(self) -> None:
-        result = _run([self.executable, "stats", "--zero"], self._env())
-        if result.returncode != 0:
-            raise ToolError(f"`buildcache stats --zero` failed: {result.stderr.strip()}")
+        _run_ok([self.executable, "stats", "--zero"], self._env(), "buildcache stats --zero")
 
     def stats(self) -> dict[str, Any]:
-        result = _run([self.executable, "stats", "--json"], self._env())
-        if result.returncode != 0:
-            raise ToolError(f"`buildcache stats --json` failed: {result.stderr.strip()}")
+        result = _run_ok(
+            [self.executable, "stats", "--json"], self._env(), "buildcache stats --json"
+        )
         raw = json.loads(result.stdout)
         return {
             "hits": int(raw["hits"]),
@@ -188,9 +194,7 @@ class SccacheCache(Cache):
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
-        result = _run([self.executable, "--start-server"], self._env())
-        if result.returncode != 0:
-            raise ToolError(f"`sccache --start-server` failed: {result.stderr.strip()}")
+        _run_ok([self.executable, "--start-server"], self._env(), "sccache --start-server")
         self.running = True
 
     def stop(self) -> None:
@@ -205,14 +209,14 @@ class SccacheCache(Cache):
         return env
 
     def zero_stats(self) -> None:
-        result = _run([self.executable, "--zero-stats"], self._env())
-        if result.returncode != 0:
-            raise ToolError(f"`sccache --zero-stats` failed: {result.stderr.strip()}")
+        _run_ok([self.executable, "--zero-stats"], self._env(), "sccache --zero-stats")
 
     def stats(self) -> dict[str, Any]:
-        result = _run([self.executable, "--show-stats", "--stats-format=json"], self._env())
-        if result.returncode != 0:
-            raise ToolError(f"`sccache --show-stats` failed: {result.stderr.strip()}")
+        result = _run_ok(
+            [self.executable, "--show-stats", "--stats-format=json"],
+            self._env(),
+            "sccache --show-stats",
+        )
         raw = json.loads(result.stdout)["stats"]
         hit_read = raw.get("cache_read_hit_duration") or {}
         return {

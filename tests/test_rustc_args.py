@@ -75,46 +75,22 @@ def test_a_check_build_writes_metadata_only() -> None:
     assert not call.links
 
 
+# A library compile that is cacheable until one thing is added to it.
+LIB_PREFIX = ["--crate-name", "a", "a.rs", "--crate-type", "lib"]
+WITH_OUT_DIR = [*LIB_PREFIX, "--out-dir", "/t"]
+
+
 @pytest.mark.parametrize(
     "args",
     [
         ["-vV"],
         ["-", "--crate-name", "___", "--print=file-names", "--crate-type", "bin"],
-        [
-            "--crate-name",
-            "a",
-            "a.rs",
-            "--crate-type",
-            "lib",
-            "--out-dir",
-            "/t",
-            "--emit=asm,dep-info",
-        ],
-        [
-            "--crate-name",
-            "a",
-            "a.rs",
-            "--crate-type",
-            "lib",
-            "--out-dir",
-            "/t",
-            "-Zunstable-options",
-        ],
-        ["--crate-name", "a", "a.rs", "--crate-type", "lib", "--out-dir", "/t", "--emit=link"],
-        ["--crate-name", "a", "a.rs", "--crate-type", "lib", "-o", "x", "--emit=dep-info,link"],
-        ["--crate-name", "a", "a.rs", "--crate-type", "lib", "--out-dir", "/t", "@args.txt"],
-        [
-            "--crate-name",
-            "a",
-            "a.rs",
-            "--crate-type",
-            "lib",
-            "--out-dir",
-            "/t",
-            "--emit=dep-info,link",
-            "-C",
-            "split-debuginfo=unpacked",
-        ],
+        [*WITH_OUT_DIR, "--emit=asm,dep-info"],
+        [*WITH_OUT_DIR, "-Zunstable-options"],
+        [*WITH_OUT_DIR, "--emit=link"],
+        [*LIB_PREFIX, "-o", "x", "--emit=dep-info,link"],
+        [*WITH_OUT_DIR, "@args.txt"],
+        [*WITH_OUT_DIR, "--emit=dep-info,link", "-C", "split-debuginfo=unpacked"],
         ["a.rs", "b.rs", "--crate-name", "a", "--crate-type", "lib", "--out-dir", "/t"],
     ],
 )
