@@ -7,16 +7,21 @@ Exit codes: 0 success, 1 a FatalError (the message says what to fix),
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from buildcache import __version__
+from buildcache.commands import config, doctor, explain, stats, sweep, trim
 from buildcache.errors import FatalError
 
-# Subcommand name -> module under buildcache.commands. Each module has
-# add_parser(subparsers) and run(args) -> int, and imports its heavy
-# dependencies inside run() so `buildcache --help` stays fast.
-COMMANDS = ("stats", "trim", "config", "sweep", "explain", "doctor")
+# Each module imports its heavy dependencies inside run() so `buildcache --help` stays fast.
+COMMANDS = {
+    "stats": stats,
+    "trim": trim,
+    "config": config,
+    "sweep": sweep,
+    "explain": explain,
+    "doctor": doctor,
+}
 
 # sccache/ccache habits, rewritten to our subcommands before parsing.
 FLAG_ALIASES = {
@@ -35,8 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"buildcache {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = importlib.import_module(f"buildcache.commands.{name}")
+    for module in COMMANDS.values():
         module.add_parser(subparsers)
     return parser
 
@@ -46,12 +50,14 @@ def run_cli(args: list[str]) -> int:
         args = FLAG_ALIASES[args[0]] + args[1:]
     if args and args[0] == "version":
         args = ["--version"]
+    if args and args[0] == "help":  # `buildcache help [COMMAND]`
+        args = [*args[1:2], "--help"]
     parser = build_parser()
     parsed = parser.parse_args(args)
     if parsed.command is None:
         parser.print_help()
         return 0
-    module = importlib.import_module(f"buildcache.commands.{parsed.command}")
+    module = COMMANDS[parsed.command]
     try:
         return int(module.run(parsed))
     except FatalError as error:

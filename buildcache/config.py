@@ -14,44 +14,14 @@ from __future__ import annotations
 import os
 
 from buildcache.errors import ConfigError
+from buildcache.sizes import parse_cache_size
 
 DEFAULT_MAX_SIZE = "10G"
 SYSTEM_CONFIG_FILE = "/etc/buildcache.conf"
 VARIABLES = ("BUILDCACHE_DIR", "BUILDCACHE_MAX_SIZE", "BUILDCACHE_DISABLE", "BUILDCACHE_LOG")
 
-_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 _FALSE_WORDS = {"", "0", "false", "no", "off"}
-
-
-def parse_size(text: str, *, variable: str = "size") -> int:
-    """'10G' -> bytes. Units are powers of 1024; 'B'/'iB' after the unit are accepted."""
-    raw = text.strip().upper()
-    for suffix in ("IB", "B"):
-        if raw.endswith(suffix) and len(raw) > len(suffix) and raw[-len(suffix) - 1] in "KMGT":
-            raw = raw[: -len(suffix)]
-            break
-    unit = raw[-1:] if raw[-1:] in "KMGT" else ""
-    number = raw[: len(raw) - len(unit)]
-    try:
-        value = float(number)
-    except ValueError:
-        value = -1.0
-    if not number or value < 0 or value != value or value == float("inf"):
-        raise ConfigError(
-            variable, text, "expected a size such as 500M, 10G or 1T (units K, M, G, T)"
-        )
-    return int(value * _SIZE_UNITS[unit])
-
-
-def format_size(size: int) -> str:
-    """Bytes -> '1.5 GiB' for people."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def parse_bool(text: str, *, variable: str) -> bool:
@@ -72,6 +42,8 @@ def read_config_file(path: str) -> dict[str, str]:
         return {}
     except OSError as error:
         raise ConfigError("config file", path, f"cannot be read ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError("config file", path, f"is not UTF-8 text ({error.reason})") from None
     values: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         line = line.split("#", 1)[0].strip()
@@ -144,12 +116,14 @@ def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Con
 
     max_size = raw.get("BUILDCACHE_MAX_SIZE", DEFAULT_MAX_SIZE)
     origins.setdefault("BUILDCACHE_MAX_SIZE", "default")
-    max_bytes = parse_size(max_size, variable="BUILDCACHE_MAX_SIZE")
-    if max_bytes < (1 << 20):
-        raise ConfigError("BUILDCACHE_MAX_SIZE", max_size, "must be at least 1M")
+    max_bytes = parse_cache_size(max_size, variable="BUILDCACHE_MAX_SIZE")
 
     disabled = parse_bool(raw.get("BUILDCACHE_DISABLE", ""), variable="BUILDCACHE_DISABLE")
     origins.setdefault("BUILDCACHE_DISABLE", "default")
     log = raw.get("BUILDCACHE_LOG", "")
+    if log and log != "stderr" and not os.path.isabs(os.path.expanduser(log)):
+        # A relative file would land in every rustc call's working directory.
+        raise ConfigError("BUILDCACHE_LOG", log, "must be an absolute path or 'stderr'")
+    log = os.path.expanduser(log) if log != "stderr" else log
     origins.setdefault("BUILDCACHE_LOG", "default")
     return Config(cache_dir, max_bytes, disabled, log, origins)

@@ -3,30 +3,66 @@
 cargo runs `buildcache /path/to/rustc ARGS...`; everything else is a user
 typing a subcommand. The decision is made before any CLI module is
 imported, so a rustc call pays only for what the wrapper needs.
+
+The guard around the wrapper is here, before anything of the cache is even
+imported: whatever goes wrong (a config file that is not text, a broken install,
+a bug), the build gets rustc unchanged, or rustc's own exit code if it already ran.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
+from buildcache.commands import COMMAND_NAMES
+
 # Words that start the CLI rather than name a compiler.
-CLI_WORDS = frozenset({"stats", "trim", "config", "sweep", "doctor", "explain", "help", "version"})
+CLI_WORDS = frozenset(COMMAND_NAMES) | {"help", "version"}
+# Arguments that only a compiler call carries (cargo's probes and compiles).
+_COMPILER_ARGS = ("-vV", "-V", "--version", "-", "--crate-name", "--print")
 
 
 def is_wrapper_call(argv: list[str]) -> bool:
-    """True when argv looks like `buildcache <compiler> ...` as cargo calls it."""
+    """True when argv looks like `buildcache <compiler> ...` as cargo calls it.
+
+    A bare word that is not a command counts as a compiler only when it is named
+    like rustc or is followed by compiler arguments: `buildcache stat` is a typo
+    of `stats`, not a request to run /usr/bin/stat."""
     if len(argv) < 2:
         return False
     first = argv[1]
-    return not first.startswith("-") and first not in CLI_WORDS
+    if first.startswith("-") or first in CLI_WORDS:
+        return False
+    if "/" in first or "rustc" in first or "clippy-driver" in first:
+        return True
+    return any(arg.startswith(_COMPILER_ARGS) or arg.endswith(".rs") for arg in argv[2:])
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     if is_wrapper_call(argv):
-        from buildcache.wrapper import run_wrapper
-
-        return run_wrapper(argv[1:])
+        return _wrap(argv[1:])
     from buildcache.cli import run_cli
 
     return run_cli(argv[1:])
+
+
+def _wrap(compiler_argv: list[str]) -> int:
+    ran = None
+    try:
+        from buildcache.wrapper.run import RustcRan, run_wrapper
+
+        ran = RustcRan()
+        return run_wrapper(compiler_argv, ran)
+    except KeyboardInterrupt:
+        return 130
+    except BaseException:  # noqa: BLE001 - never fail a build: rustc as if we were not here
+        if ran is not None and ran.exit_code is not None:
+            return ran.exit_code
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.execvp(compiler_argv[0], compiler_argv)
+        except OSError as error:
+            sys.stderr.write(f"buildcache: cannot run {compiler_argv[0]}: {error.strerror}\n")
+        return 127

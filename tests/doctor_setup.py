@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from buildcache.doctor_checks import Setup
+from buildcache.doctor.model import Setup
 
 
 def make_setup(

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from buildcache import cargo_config
-from buildcache.cargo_config import CargoConfigError, config_files, settings
+from buildcache.doctor import cargo_config
+from buildcache.doctor.cargo_config import CargoConfigError, config_files, settings
 
 WRAPPER = "build.rustc-wrapper"
 
@@ -71,6 +71,6 @@ def test_resolve_program(tmp_path: Path) -> None:
     program = write(tmp_path / "bin" / "tool", "#!/bin/sh\n")
     program.chmod(0o755)
     search = str(tmp_path / "bin")
-    assert cargo_config.resolve_program("tool", tmp_path, search_path=search) == program
-    assert cargo_config.resolve_program("bin/tool", tmp_path, search_path="") == program
-    assert cargo_config.resolve_program("missing", tmp_path, search_path=search) is None
+    assert cargo_config.find_config_program("tool", tmp_path, search_path=search) == program
+    assert cargo_config.find_config_program("bin/tool", tmp_path, search_path="") == program
+    assert cargo_config.find_config_program("missing", tmp_path, search_path=search) is None

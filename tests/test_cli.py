@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from buildcache.cache_summary import CONTRACT_KEYS
+from buildcache.reports.cache_summary import CONTRACT_KEYS
 
 
 def buildcache(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -74,9 +74,16 @@ def test_trim_reports_what_it_did(cache_dir: Path) -> None:
 
 def test_the_wrapper_path_imports_nothing_the_cli_needs() -> None:
     """A rustc call pays for every import: keep argparse, json and friends out of it."""
+    import buildcache.wrapper
+
+    hot_path = sorted(
+        f"buildcache.wrapper.{path.stem}"
+        for path in Path(buildcache.wrapper.__file__).parent.glob("*.py")
+        if path.stem != "__init__"
+    )
+    assert "buildcache.wrapper.keys" in hot_path
     code = (
-        "import sys; from buildcache.main import is_wrapper_call; import buildcache.wrapper; "
-        "print(' '.join(sorted(sys.modules)))"
+        f"import sys, buildcache.main, {', '.join(hot_path)}; print(' '.join(sorted(sys.modules)))"
     )
     python = str(Path(shutil.which("buildcache") or "").parent / "python")
     imported = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
@@ -114,3 +121,43 @@ def test_an_unexpected_error_exits_3_and_says_it_is_a_bug(tmp_path: Path) -> Non
     result = buildcache("explain", "--json", env={"BUILDCACHE_DIR": str(cache)})
     assert result.returncode == 3, result.stderr
     assert "internal error (a bug)" in result.stderr and "BUILDCACHE_LOG" in result.stderr
+
+
+def test_a_typo_of_a_command_is_an_error_not_a_program_run(tmp_path: Path) -> None:
+    """`buildcache stat` must not run /usr/bin/stat on the user's behalf."""
+    target = tmp_path / "file"
+    target.write_text("x")
+    result = buildcache("stat", str(target))
+    assert result.returncode != 0
+    assert "invalid choice: 'stat'" in result.stderr and "Size:" not in result.stdout
+
+
+def test_help_prints_usage() -> None:
+    for args in (["help"], ["help", "trim"]):
+        result = buildcache(*args)
+        assert result.returncode == 0 and "usage: buildcache" in result.stdout, result.stderr
+    assert "--max-size" in buildcache("help", "trim").stdout
+
+
+def test_every_command_name_has_its_module() -> None:
+    from buildcache.cli import COMMANDS
+    from buildcache.commands import COMMAND_NAMES
+
+    assert tuple(COMMANDS) == COMMAND_NAMES
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["buildcache", "/usr/bin/rustc", "-vV"], True),
+        (["buildcache", "rustc", "-"], True),  # Debian's cargo passes a bare name
+        (["buildcache", "my-compiler", "--crate-name", "x"], True),
+        (["buildcache", "stat", "file"], False),
+        (["buildcache", "stats"], False),
+        (["buildcache", "--show-stats"], False),
+    ],
+)
+def test_what_counts_as_a_compiler_call(argv: list[str], expected: bool) -> None:
+    from buildcache.main import is_wrapper_call
+
+    assert is_wrapper_call(argv) is expected

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from buildcache.config import ConfigError, load_config, parse_size
+from buildcache.config import ConfigError, load_config
+from buildcache.sizes import parse_size
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from buildcache.depinfo import localize, neutralize, parse_dep_info
+from buildcache.wrapper.depinfo import localize, neutralize, parse_dep_info
 
 SAMPLE = """\
 /ws/target/debug/deps/gen-1.d: crates/gen/src/lib.rs /ws/target/debug/build/gen-2/out/my\\ f.rs

@@ -8,15 +8,15 @@ from pathlib import Path
 
 from doctor_setup import make_setup
 
-from buildcache import stats
+from buildcache.cache import counters
 from buildcache.config import Config, load_config
-from buildcache.doctor_cache_checks import (
+from buildcache.doctor.cache_checks import (
     check_cache_dir,
     check_config,
     check_disable,
     check_size_cap,
 )
-from buildcache.doctor_checks import Status
+from buildcache.doctor.model import Status
 
 
 def config_for(tmp_path: Path, **env: str) -> Config:
@@ -112,7 +112,7 @@ def test_a_cap_larger_than_the_disk_warns(tmp_path: Path) -> None:
 
 def test_a_cache_over_its_cap_warns(tmp_path: Path) -> None:
     config = config_for(tmp_path, BUILDCACHE_MAX_SIZE="1G")
-    stats.update_shard(config.cache_dir, "0", {"bytes": 2 << 30})
+    counters.update_shard(config.cache_dir, "0", {"bytes": 2 << 30})
     result = check_size_cap(config)
     assert result.status is Status.WARN and "buildcache trim" in str(result.fix)
 

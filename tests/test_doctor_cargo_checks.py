@@ -4,8 +4,8 @@ from pathlib import Path
 
 from doctor_setup import make_setup
 
-from buildcache.doctor_cargo_checks import check_target_dir, check_wrapper
-from buildcache.doctor_checks import Status
+from buildcache.doctor.cargo_checks import check_target_dir, check_wrapper
+from buildcache.doctor.model import Status
 
 WIRED = '[build]\nrustc-wrapper = "buildcache"\n'
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from doctor_setup import make_setup
 
-from buildcache.doctor_checks import Status, fail, run_checks, writable_dir_problem
+from buildcache.doctor.model import Status, fail, writable_dir_problem
+from buildcache.doctor.runner import run_checks
 
 
 def test_a_writable_dir_and_one_that_can_be_created(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ import os
 import time
 from pathlib import Path
 
-from buildcache import eviction, stats, store
+from buildcache.cache import eviction
+from buildcache.cache import counters
+from buildcache.cache import store
 
 
 def _entry_of_size(size: int) -> store.Entry:
@@ -24,7 +26,7 @@ def test_cleaning_a_shard_removes_the_least_recently_used_first(tmp_path: Path) 
     assert removed == 2
     remaining = {k for k in keys if os.path.exists(store.path_for(cache, k, "entry"))}
     assert remaining == {keys[0], keys[3]}
-    assert stats.read_shard(cache, "a")["files"] == 2
+    assert counters.read_shard(cache, "a")["files"] == 2
 
 
 def test_evict_older_than_removes_old_files_even_under_the_cap(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildcache.inputs_journal import read_journal, record_inputs
-from buildcache.miss_explainer import crates_by_recent_miss, differences, explain_crate
+from buildcache.cache.journal import read_journal, record_inputs
+from buildcache.reports.miss_explainer import crates_by_recent_miss, differences, explain_crate
 
 INPUTS = {
     "format": "v1",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from buildcache.profile_lock import cargo_locks
+from buildcache.sweep.cargo_locks import cargo_locks
 
 
 def test_sweep_waits_for_a_running_cargo_build(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from buildcache.rustc_args import NotCacheable, parse_rustc_args
+from buildcache.wrapper.rustc_args import NotCacheable, parse_rustc_args
 
 LIB_ARGS = [
     "--crate-name", "core_lib", "--edition=2021", "crates/core_lib/src/lib.rs",
@@ -104,16 +104,16 @@ def test_glued_short_options_are_understood() -> None:
             "-Cextra-filename=-9", "--out-dir=/t", "-Lnative=/x", "-lstatic=z"]  # fmt: skip
     call = parse_rustc_args(args)
     assert call.extra_filename == "-9"
-    assert call.native_dirs == ["/x"] and call.native_libs == ["z"]
+    assert call.native_dirs == ["/x"] and call.native_libs == [("static", "z", False)]
 
 
 def test_a_bare_program_name_is_resolved_on_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from buildcache.rustc_identity import resolve_program
+    from buildcache.wrapper.rustc_identity import locate_executable
 
     program = tmp_path / "fakerustc"
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
-    assert resolve_program("fakerustc", f"/nonexistent:{tmp_path}") == str(program)
-    assert resolve_program(str(program), "") == str(program)
+    assert locate_executable("fakerustc", f"/nonexistent:{tmp_path}") == str(program)
+    assert locate_executable(str(program), "") == str(program)
     with pytest.raises(FileNotFoundError):
-        resolve_program("fakerustc", "/nonexistent")
+        locate_executable("fakerustc", "/nonexistent")

@@ -3,18 +3,18 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from buildcache import stats
+from buildcache.cache import counters
 
 
 def _bump(cache_dir: str, times: int) -> None:
     for index in range(times):
-        stats.update_shard(cache_dir, stats.SHARDS[index % 4], {"requests": 1, "hits": 1})
+        counters.update_shard(cache_dir, counters.SHARDS[index % 4], {"requests": 1, "hits": 1})
 
 
 def test_counters_add_up_across_shards(tmp_path: Path) -> None:
-    stats.update_shard(str(tmp_path), "0", {"hits": 2, "bytes": 100, "files": 1})
-    stats.update_shard(str(tmp_path), "f", {"hits": 1, "misses": 4})
-    totals = stats.read_totals(str(tmp_path))
+    counters.update_shard(str(tmp_path), "0", {"hits": 2, "bytes": 100, "files": 1})
+    counters.update_shard(str(tmp_path), "f", {"hits": 1, "misses": 4})
+    totals = counters.read_totals(str(tmp_path))
     assert (totals["hits"], totals["misses"], totals["bytes"], totals["files"]) == (3, 4, 100, 1)
 
 
@@ -25,18 +25,18 @@ def test_concurrent_processes_lose_no_update(tmp_path: Path) -> None:
         worker.start()
     for worker in workers:
         worker.join()
-    assert stats.read_totals(str(tmp_path))["requests"] == 200
+    assert counters.read_totals(str(tmp_path))["requests"] == 200
 
 
 def test_zero_resets_events_but_keeps_sizes(tmp_path: Path) -> None:
-    stats.update_shard(str(tmp_path), "a", {"hits": 5, "bytes": 10, "files": 2})
-    stats.zero_events(str(tmp_path))
-    totals = stats.read_totals(str(tmp_path))
+    counters.update_shard(str(tmp_path), "a", {"hits": 5, "bytes": 10, "files": 2})
+    counters.zero_events(str(tmp_path))
+    totals = counters.read_totals(str(tmp_path))
     assert (totals["hits"], totals["bytes"], totals["files"]) == (0, 10, 2)
 
 
 def test_a_damaged_stats_file_counts_from_zero(tmp_path: Path) -> None:
-    stats.update_shard(str(tmp_path), "b", {"hits": 5})
+    counters.update_shard(str(tmp_path), "b", {"hits": 5})
     (tmp_path / "b" / "stats").write_text("hits five\nmisses 2\n\x00\x01")
-    assert stats.read_shard(str(tmp_path), "b")["misses"] == 2
-    assert stats.update_shard(str(tmp_path), "b", {"hits": 1})["hits"] == 1
+    assert counters.read_shard(str(tmp_path), "b")["misses"] == 2
+    assert counters.update_shard(str(tmp_path), "b", {"hits": 1})["hits"] == 1

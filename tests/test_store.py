@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from buildcache import store
+from buildcache.cache import store
 
 
 def make_entry() -> store.Entry:

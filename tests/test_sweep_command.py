@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from buildcache.cli import run_cli
-from buildcache.target_dir import CACHEDIR_SIGNATURE
+from buildcache.sweep.target_dir import CACHEDIR_SIGNATURE
 
 
 def snapshot(root: Path) -> list[str]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from buildcache.sweeper import (
+from buildcache.sweep.planner import (
     SECONDS_PER_DAY,
     TargetReport,
     UnitReport,
@@ -14,8 +14,8 @@ from buildcache.sweeper import (
     remove_path,
     tree_size,
 )
-from buildcache.target_dir import TargetDir
-from buildcache.units import Unit
+from buildcache.sweep.target_dir import TargetDir
+from buildcache.sweep.build_units import Unit
 
 NOW = 1_000_000_000.0
 

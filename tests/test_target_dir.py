@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from buildcache.errors import FatalError
-from buildcache.target_dir import (
+from buildcache.sweep.target_dir import (
     CACHEDIR_SIGNATURE,
     default_paths,
     find_target_dirs,

@@ -4,7 +4,7 @@ import json
 import os
 from pathlib import Path
 
-from buildcache.units import (
+from buildcache.sweep.build_units import (
     attach_incremental,
     attach_uplifts,
     dep_fingerprint_hex,

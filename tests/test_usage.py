@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildcache.units import Unit
-from buildcache.usage import last_used
+from buildcache.sweep.build_units import Unit
+from buildcache.sweep.last_use import last_used
 
 PROFILE = Path("/t/debug")
 

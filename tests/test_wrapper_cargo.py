@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from rust_workspace import Workspace, make_workspace
 
-from buildcache import store
+from buildcache.cache import store
 
 pytestmark = pytest.mark.cargo
 
@@ -109,7 +109,7 @@ def test_incremental_off_check_and_test_builds_are_cached(
     cached(workspace, "test")  # the test binaries from the cache run and pass
 
 
-def test_a_checkout_at_another_path_hits_except_where_the_path_is_embedded(
+def test_a_checkout_at_another_path_hits_only_where_no_path_can_reach_the_output(
     cache_dir: Path, workspace: Workspace, tmp_path: Path
 ) -> None:
     cached(workspace, "build")
@@ -125,10 +125,11 @@ def test_a_checkout_at_another_path_hits_except_where_the_path_is_embedded(
         )
         if fields["result"] in ("hit", "miss")
     }
-    # where_am_i embeds CARGO_MANIFEST_DIR; app links it, so both must be rebuilt.
+    # where_am_i embeds CARGO_MANIFEST_DIR; gen_lib reads OUT_DIR (under this checkout's
+    # target dir); app has dependencies, so a proc-macro may have read its paths.
     assert results == {
         "build_script_build": "hit",
-        "gen_lib": "hit",
+        "gen_lib": "miss",
         "core_lib": "hit",
         "hello_derive": "hit",
         "where_am_i": "miss",
@@ -166,12 +167,17 @@ def test_four_concurrent_builds_share_one_cache(
         assert f"manifest dir: {ws.root}/crates/where_am_i" in ws.run_app()
     assert stats()["errors"] == 0
 
-    shutil.rmtree(workspace.root / "target")
-    zero()
-    cached(workspace, "build")
-    fifth = stats()
-    assert (fifth["hits"], fifth["misses"], fifth["errors"]) == (BUILD_UNITS, 0, 0)
-    assert workspace.run_app() == uncached_output
+    # The crates without dependencies hit whichever checkout's bytes were stored last;
+    # a dependent compiled against other bytes must not be served with them (E0460),
+    # so it may miss once. Then everything is consistent and hits.
+    for _ in range(2):
+        shutil.rmtree(workspace.root / "target")
+        zero()
+        cached(workspace, "build")
+        again = stats()
+        assert again["errors"] == 0 and again["hits"] + again["misses"] == BUILD_UNITS
+        assert workspace.run_app() == uncached_output
+    assert (again["hits"], again["misses"]) == (BUILD_UNITS, 0)
 
 
 def test_every_cache_file_bit_flipped_still_builds_the_same_program(
@@ -206,7 +212,8 @@ def test_an_unwritable_cache_dir_builds_uncached(
     assert WARNING in result.stderr
     assert workspace.run_app() == uncached_output
     lines = log.read_text().splitlines()
-    assert sum("result=error" in line for line in lines) == BUILD_UNITS
+    compiles = [line for line in lines if "crate=-" not in line and "crate=___" not in line]
+    assert len(compiles) == BUILD_UNITS and all("result=error" in line for line in lines)
 
 
 def test_a_bad_config_value_warns_once_per_call_and_builds_uncached(

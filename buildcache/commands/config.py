@@ -14,7 +14,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from buildcache.config import SYSTEM_CONFIG_FILE, format_size, load_config, user_config_file
+    from buildcache.config import SYSTEM_CONFIG_FILE, load_config, user_config_file
+    from buildcache.sizes import format_size
 
     config = load_config()
     values = {

@@ -34,7 +34,8 @@ def _marks(stream: Any) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from buildcache.doctor_checks import Setup, Status, run_checks
+    from buildcache.doctor.model import Setup, Status
+    from buildcache.doctor.runner import run_checks
 
     results = run_checks(Setup.from_process())
     failed = [r for r in results if r.status is Status.FAIL]

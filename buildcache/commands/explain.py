@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from buildcache.config import load_config
-    from buildcache.miss_explainer import crates_by_recent_miss, explain_crate
+    from buildcache.reports.miss_explainer import crates_by_recent_miss, explain_crate
 
     config = load_config()
     crates = (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from buildcache.config import format_size, load_config
+from buildcache.config import load_config
+from buildcache.sizes import format_size
 
 LABELS = (
     ("requests", "Requests"),
@@ -31,19 +32,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from buildcache import stats
-    from buildcache.cache_summary import summarize
+    from buildcache.cache import counters
+    from buildcache.reports.cache_summary import summarize_cache
 
     config = load_config()
-    from buildcache.cache_summary import require_cache_dir
+    from buildcache.reports.cache_summary import require_cache_dir
 
     require_cache_dir(config)
     if args.zero:
-        stats.zero_events(config.cache_dir)
+        counters.zero_events(config.cache_dir)
         if not args.json:
             print("Statistics zeroed.")
             return 0
-    summary = summarize(config)
+    summary = summarize_cache(config)
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return 0

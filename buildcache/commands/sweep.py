@@ -48,7 +48,7 @@ def _is_empty_dir(path: Path) -> bool:
 
 
 def _targets(args: argparse.Namespace) -> list[Any]:
-    from buildcache.target_dir import default_paths, find_target_dirs, load_target_dir
+    from buildcache.sweep.target_dir import default_paths, find_target_dirs, load_target_dir
 
     paths = args.paths or default_paths(os.environ)
     targets = []
@@ -82,10 +82,10 @@ def _first_sightings(profiles: list[Path], seen: set[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from buildcache.config import parse_size
     from buildcache.errors import FatalError
-    from buildcache.profile_lock import cargo_locks
-    from buildcache.sweeper import collect, delete_planned, plan_by_age, plan_by_size
+    from buildcache.sizes import parse_size
+    from buildcache.sweep.cargo_locks import cargo_locks
+    from buildcache.sweep.planner import collect, delete_planned, plan_by_age, plan_by_size
 
     if args.time is not None and not args.time >= 0:
         raise FatalError(f"--time {args.time}: expected a number of days, 0 or more")
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             plan_by_size(reports, max_bytes=max_bytes)
         failures = [] if args.dry_run else delete_planned(reports)
-    result = summarize(reports, dry_run=args.dry_run, days=args.time, max_bytes=max_bytes)
+    result = summarize_sweep(reports, dry_run=args.dry_run, days=args.time, max_bytes=max_bytes)
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -115,7 +115,7 @@ def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
-def summarize(
+def summarize_sweep(
     reports: list[Any], *, dry_run: bool, days: float | None, max_bytes: int | None
 ) -> dict[str, Any]:
     """The stable JSON shape (documented in the README)."""
@@ -167,7 +167,7 @@ def _unit_data(unit: Any, report: Any) -> dict[str, Any]:
 
 
 def print_text(result: dict[str, Any], *, recursive_empty: bool) -> None:
-    from buildcache.config import format_size
+    from buildcache.sizes import format_size
 
     if recursive_empty:
         print("no cargo target dirs found")

@@ -25,11 +25,12 @@ def run(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from buildcache import stats
-    from buildcache.cache_summary import require_cache_dir
-    from buildcache.config import format_size, load_config, parse_size
+    from buildcache.cache import counters
+    from buildcache.cache.eviction import clean_shard
+    from buildcache.config import load_config
     from buildcache.errors import FatalError
-    from buildcache.eviction import clean_shard
+    from buildcache.reports.cache_summary import require_cache_dir
+    from buildcache.sizes import format_size, parse_size
 
     config = load_config()
     require_cache_dir(config)
@@ -41,17 +42,17 @@ def run(args: argparse.Namespace) -> int:
     older_than = None
     if args.evict_older_than is not None:
         older_than = time.time() - args.evict_older_than * 86400
-    before = stats.read_totals(config.cache_dir)
-    share = max_bytes // len(stats.SHARDS)
+    before = counters.read_totals(config.cache_dir)
+    share = max_bytes // len(counters.SHARDS)
     busy = []
     removed = 0
-    for shard in stats.SHARDS:
+    for shard in counters.SHARDS:
         result = clean_shard(config.cache_dir, shard, share, older_than=older_than)
         if result is None:
             busy.append(shard)
         else:
             removed += result
-    after = stats.read_totals(config.cache_dir)
+    after = counters.read_totals(config.cache_dir)
     report = {
         "removed_files": removed,
         "bytes_before": before["bytes"],

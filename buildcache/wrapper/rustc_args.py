@@ -4,9 +4,11 @@ Hot path: stdlib only, no regular expressions.
 
 The key must not contain anything that differs between two checkouts of the
 same workspace but cannot change the output: the `--out-dir`, the
-`-L dependency=` search paths, the paths of `--extern` files (their contents
-are hashed instead) and the `-C incremental` directory. Everything else is
-kept verbatim, so an argument we do not understand can only cause a miss.
+`-L dependency=` search paths, the paths of `--extern` files and native search
+dirs (their contents are hashed instead) and the `-C incremental` directory.
+Everything else is kept verbatim, so an argument we do not understand can only
+cause a miss. What the native-code options read is collected here and hashed by
+native_inputs.py.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ _SHORT_GLUED = ("-C", "-L", "-l", "-Z", "-W", "-A", "-D", "-F", "-o")
 # Emit kinds whose files we know how to predict, name and restore.
 CACHEABLE_EMITS = frozenset({"dep-info", "metadata", "link"})
 # Codegen options that write files we would not restore, or read files we do not hash.
-_UNCACHEABLE_CODEGEN = ("save-temps", "profile-generate", "profile-use", "incremental-verify")
+_UNCACHEABLE_CODEGEN = (
+    "save-temps", "profile-generate", "profile-use", "incremental-verify", "llvm-args", "passes",
+)  # fmt: skip
 # Outputs that run when linked; the linker becomes an input of the key.
 LINKED_CRATE_TYPES = frozenset({"bin", "proc-macro", "dylib", "cdylib"})
 
@@ -42,8 +46,8 @@ class RustcCall:
 
     __slots__ = (
         "crate_name", "extra_filename", "crate_types", "emits", "out_dir", "input",
-        "externs", "native_libs", "native_dirs", "linker", "key_args", "is_test",
-        "incremental",
+        "externs", "native_libs", "native_dirs", "link_args", "linker", "key_args",
+        "is_test", "incremental", "target_cpu_native",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -54,12 +58,15 @@ class RustcCall:
         self.out_dir = ""
         self.input = ""
         self.externs: list[tuple[str, str]] = []  # (name, path)
-        self.native_libs: list[str] = []  # names from `-l [kind=]name[:rename]`
-        self.native_dirs: list[str] = []  # `-L native=`/`all=`/bare paths
+        # (kind, name, verbatim) from `-l [KIND[:MODIFIERS]=]NAME[:RENAME]`
+        self.native_libs: list[tuple[str, str, bool]] = []
+        self.native_dirs: list[str] = []  # `-L native=`/`all=`/`framework=`/bare paths
+        self.link_args: list[str] = []  # `-C link-arg(s)=`, `-l link-arg=`: passed to the linker
         self.linker = ""
         self.key_args: list[str] = []  # path-neutral arguments for the key
         self.is_test = False
         self.incremental = False
+        self.target_cpu_native = False  # the output depends on this machine's CPU
 
     @property
     def links(self) -> bool:
@@ -136,7 +143,9 @@ def parse_rustc_args(args: list[str]) -> RustcCall:
         if name == "-o":
             raise NotCacheable("-o names an output we do not track")
         if name == "-Z":
-            raise NotCacheable("unstable -Z options may write files we do not track")
+            raise NotCacheable("unstable -Z options may read or write files we do not track")
+        if name == "--sysroot":
+            raise NotCacheable("--sysroot names a sysroot whose crates are not hashed")
         _parse_option(call, name, value)
     if len(inputs) != 1:
         raise NotCacheable("not exactly one input file")
@@ -184,19 +193,32 @@ def _parse_option(call: RustcCall, name: str, value: str | None) -> None:
         _parse_extern(call, value)
         return
     elif name == "-L":
-        kind, _, path = value.rpartition("=")
+        kind, sep, path = value.partition("=")
+        if not sep or kind not in ("native", "all", "framework", "dependency", "crate"):
+            kind, path = "all", value
         if kind == "dependency":
             return  # crates are found through --extern, whose contents are hashed
-        call.native_dirs.append(path)
+        call.native_dirs.append(path)  # hashed by content (native_inputs.py)
         call.key_args.append(f"-L {kind}")
         return
     elif name == "-l":
-        lib = value.rpartition("=")[2].split(":", 1)[0]
-        call.native_libs.append(lib)
+        _parse_native_lib(call, value)
     elif name in ("-C", "--codegen"):
         _parse_codegen(call, value)
         return
     call.key_args.append(name if value == "" else f"{name} {value}")
+
+
+def _parse_native_lib(call: RustcCall, value: str) -> None:
+    kind_part, sep, lib = value.partition("=")
+    if not sep:
+        kind_part, lib = "", value
+    kind, _, modifiers = kind_part.partition(":")
+    if kind == "link-arg":
+        call.link_args.append(lib)
+        return
+    name = lib.split(":", 1)[0]
+    call.native_libs.append((kind or "dylib", name, "+verbatim" in modifiers.split(",")))
 
 
 def _parse_extern(call: RustcCall, value: str) -> None:
@@ -225,4 +247,10 @@ def _parse_codegen(call: RustcCall, value: str) -> None:
         call.extra_filename = setting
     elif option == "linker":
         call.linker = setting
+    elif option == "link-arg":
+        call.link_args.append(setting)
+    elif option == "link-args":
+        call.link_args.extend(setting.split())
+    elif option == "target-cpu" and setting == "native":
+        call.target_cpu_native = True
     call.key_args.append(f"-C {value}")

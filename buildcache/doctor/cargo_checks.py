@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from buildcache.cargo_config import (
+from buildcache.doctor.cargo_config import (
     CargoConfigError,
     Setting,
     cargo_home,
-    resolve_program,
+    find_config_program,
     settings,
 )
-from buildcache.doctor_checks import CheckResult, Setup, fail, ok, warn
+from buildcache.doctor.model import CheckResult, Setup, fail, ok, warn
 
 WRAPPER_KEY = "build.rustc-wrapper"
 WORKSPACE_WRAPPER_KEY = "build.rustc-workspace-wrapper"
@@ -87,7 +87,9 @@ def check_wrapper(setup: Setup) -> CheckResult:
             f"`buildcache {workspace[0].value} rustc` for workspace crates",
             f"{_sentence(_undo(workspace[0], WORKSPACE_WRAPPER_KEY))}.",
         )
-    resolved = resolve_program(effective.value, effective.base_dir, search_path=setup.search_path)
+    resolved = find_config_program(
+        effective.value, effective.base_dir, search_path=setup.search_path
+    )
     if resolved is None:
         return fail(
             name,
@@ -108,7 +110,7 @@ def check_wrapper(setup: Setup) -> CheckResult:
 
 def check_target_dir(setup: Setup) -> CheckResult:
     """One absolute, writable target dir for every workspace."""
-    from buildcache.doctor_checks import writable_dir_problem
+    from buildcache.doctor.model import writable_dir_problem
 
     name = "target-dir"
     home = cargo_home(setup.environ, setup.home)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from buildcache.fsutil import atomic_write, makedirs
+from buildcache.cache.atomic import atomic_write, makedirs
 
 SHARDS = "0123456789abcdef"
 EVENT_COUNTERS = (

@@ -3,16 +3,18 @@
 `<cache>/crates/<crate name>.journal` keeps the newest JOURNAL_LENGTH records, each
 the full set of inputs of one stored compile, so explain can say exactly which input
 differs between a miss and the nearest earlier entry instead of guessing. Written
-only on misses (a hit changes nothing worth explaining).
+only on misses (a hit changes nothing worth explaining), under a lock: two builds
+missing the same crate at once must not drop each other's records.
 """
 
 from __future__ import annotations
 
+import fcntl
 import marshal
 import os
 import time
 
-from buildcache.fsutil import atomic_write, makedirs
+from buildcache.cache.atomic import atomic_write, makedirs
 
 JOURNAL_LENGTH = 16
 MARSHAL_VERSION = 4
@@ -47,7 +49,12 @@ def record_inputs(
         "files": files,
         "env_deps": env,
     }
-    records = [record] + [r for r in read_journal(cache_dir, crate) if r.get("key") != key]
     path = journal_path(cache_dir, crate)
     makedirs(os.path.dirname(path))
-    atomic_write(path, marshal.dumps(records[:JOURNAL_LENGTH], MARSHAL_VERSION))
+    lock_fd = os.open(os.path.join(os.path.dirname(path), "journal.lock"), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        records = [record] + [r for r in read_journal(cache_dir, crate) if r.get("key") != key]
+        atomic_write(path, marshal.dumps(records[:JOURNAL_LENGTH], MARSHAL_VERSION))
+    finally:
+        os.close(lock_fd)

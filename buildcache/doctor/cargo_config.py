@@ -140,7 +140,7 @@ def settings(
             yield Setting(value, str(path), _relative_base(path))
 
 
-def resolve_program(value: str, base_dir: Path, *, search_path: str) -> Path | None:
+def find_config_program(value: str, base_dir: Path, *, search_path: str) -> Path | None:
     """Where cargo finds a program setting: bare names on PATH, other paths against base_dir."""
     import shutil
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildcache.config import Config, format_size, load_config, user_config_file
-from buildcache.doctor_checks import CheckResult, Setup, fail, nearest_existing, ok, warn
+from buildcache.config import Config, load_config, user_config_file
+from buildcache.doctor.model import CheckResult, Setup, fail, nearest_existing, ok, warn
 from buildcache.errors import ConfigError
+from buildcache.sizes import format_size
 
 # Below this a cap holds less than one mid-sized workspace's dependencies, so each build
 # evicts what the next one needs and the cache mostly misses.
@@ -58,8 +59,8 @@ def _describe(origin: str) -> str:
 
 def check_cache_dir(config: Config) -> CheckResult:
     """The cache dir, and each shard dir already in it, accepts new files."""
-    from buildcache.doctor_checks import writable_dir_problem
-    from buildcache.stats import SHARDS
+    from buildcache.cache.counters import SHARDS
+    from buildcache.doctor.model import writable_dir_problem
 
     cache_dir = Path(config.cache_dir)
     origin = config.origins["BUILDCACHE_DIR"]
@@ -85,7 +86,7 @@ def check_size_cap(config: Config) -> CheckResult:
     """BUILDCACHE_MAX_SIZE fits the disk the cache lives on."""
     import shutil
 
-    from buildcache.stats import read_totals
+    from buildcache.cache.counters import read_totals
 
     cap = config.max_bytes
     try:

@@ -12,14 +12,14 @@ import fcntl
 import os
 import time
 
-from buildcache import stats
-from buildcache.fsutil import TEMP_PREFIX
+from buildcache.cache import counters
+from buildcache.cache.atomic import TEMP_PREFIX
 
 # Clean below the cap, not to it, so the next few stores don't each trigger a cleanup.
 CLEAN_TARGET_FRACTION = 0.9
 # A temp file this old belongs to a process that died mid-write.
 STALE_TEMP_SECONDS = 3600
-CACHE_FILE_SUFFIXES = (".entry", ".manifest")
+CACHE_FILE_SUFFIXES = (".entry", ".manifest", ".digest")
 
 
 class CacheFile:
@@ -83,7 +83,8 @@ def clean_shard(
     """Evict a shard's oldest files until it holds at most limit_bytes (and none older
     than `older_than`, a timestamp). Returns files removed, or None if another process
     is already cleaning this shard."""
-    os.makedirs(os.path.join(cache_dir, shard), exist_ok=True)
+    if not os.path.isdir(os.path.join(cache_dir, shard)):
+        return 0  # nothing stored in this shard (and nothing of ours to create)
     lock_fd = _try_lock(os.path.join(cache_dir, shard, "clean.lock"))
     if lock_fd is None:
         return None
@@ -99,7 +100,7 @@ def clean_shard(
                 removed += 1
             else:
                 kept.append(item)
-        stats.update_shard(
+        counters.update_shard(
             cache_dir,
             shard,
             {"evictions": removed},
@@ -112,6 +113,6 @@ def clean_shard(
 
 def clean_after_store(cache_dir: str, shard: str, shard_bytes: int, max_bytes: int) -> None:
     """Called on the hot path after a store: clean this shard only if it is over its share."""
-    share = max_bytes // len(stats.SHARDS)
+    share = max_bytes // len(counters.SHARDS)
     if shard_bytes > share:
         clean_shard(cache_dir, shard, int(share * CLEAN_TARGET_FRACTION))

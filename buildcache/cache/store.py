@@ -17,8 +17,8 @@ import fcntl
 import marshal
 import os
 
-from buildcache.digests import sha256
-from buildcache.fsutil import atomic_write, makedirs
+from buildcache.cache.atomic import atomic_write, makedirs
+from buildcache.cache.digests import sha256
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
@@ -187,6 +187,15 @@ def load_manifest(cache_dir: str, key: str) -> list[Candidate]:
     except (CorruptEntry, TypeError, ValueError):
         remove_quietly(path)
         raise CorruptEntry("bad manifest") from None
+
+
+def touch_manifest(cache_dir: str, key: str) -> None:
+    """A hit uses the manifest as much as the entry: keep both recently used, or LRU
+    eviction would drop the manifests of the most used entries first."""
+    try:
+        os.utime(path_for(cache_dir, key, "manifest"))
+    except OSError:
+        pass
 
 
 def add_to_manifest(cache_dir: str, key: str, candidate: Candidate) -> tuple[int, int]:

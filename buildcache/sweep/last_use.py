@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildcache.units import Unit
+from buildcache.sweep.build_units import Unit
 
 
 def own_time(unit: Unit) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from buildcache.inputs_journal import read_journal
+from buildcache.cache.journal import read_journal
 
 Record = dict[str, object]
 Difference = dict[str, object]

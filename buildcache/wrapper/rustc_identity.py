@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from buildcache.digests import seal_text, text_digest, unseal_text
-from buildcache.fsutil import atomic_write, makedirs
+from buildcache.cache.atomic import atomic_write, makedirs
+from buildcache.cache.digests import seal_text, text_digest, unseal_text
 
 
 def _is_rustup_proxy(path: str) -> bool:
@@ -33,7 +33,7 @@ def _query(rustc: str) -> str:
     return f"{version}sysroot: {sysroot.stdout.strip()}\n"
 
 
-def resolve_program(program: str, search_path: str) -> str:
+def locate_executable(program: str, search_path: str) -> str:
     """An absolute path for program; a bare name (older cargo passes `rustc`) is looked up
     on PATH the way exec would."""
     if "/" in program:
@@ -47,7 +47,7 @@ def resolve_program(program: str, search_path: str) -> str:
 
 def rustc_identity(cache_dir: str, rustc: str) -> str:
     """A digest that changes whenever the compiler (or its sysroot) changes."""
-    rustc = resolve_program(rustc, os.environ.get("PATH", os.defpath))
+    rustc = locate_executable(rustc, os.environ.get("PATH", os.defpath))
     info = os.stat(rustc)
     if _is_rustup_proxy(rustc):
         return text_digest("rustc", _query(rustc))

@@ -1,9 +1,9 @@
-"""What `buildcache doctor` checks: the result type, the injectable setup, and the runner.
+"""What every doctor check shares: the result type, the injectable setup, small probes.
 
 Each check is a small function taking a Setup (environment, current directory, home,
 cron locations) and returning one CheckResult, so tests drive it with their own paths
-instead of patching. The checks live in doctor_cache_checks, doctor_cargo_checks and
-doctor_install_checks; this module only defines what they share.
+instead of patching. The checks live in cache_checks, cargo_checks and install_checks;
+runner.py runs them in order. This module imports none of them (no import circle).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def writable_dir_problem(path: Path) -> str | None:
     """
     import tempfile
 
-    from buildcache.fsutil import TEMP_PREFIX
+    from buildcache.cache.atomic import TEMP_PREFIX
 
     existing = nearest_existing(path)
     if not existing.is_dir():
@@ -115,21 +115,3 @@ def writable_dir_problem(path: Path) -> str | None:
             return f"cannot create files in {path} ({reason})"
         return f"{path} cannot be created: cannot create directories in {existing} ({reason})"
     return None
-
-
-def run_checks(setup: Setup) -> list[CheckResult]:
-    """Every check, in the order a user would fix them."""
-    from buildcache import doctor_cache_checks, doctor_cargo_checks, doctor_install_checks
-
-    config_result, config = doctor_cache_checks.check_config(setup)
-    results = [config_result]
-    if config is not None:  # the other cache checks need a valid configuration
-        results.append(doctor_cache_checks.check_disable(config))
-    results.append(doctor_install_checks.check_on_path(setup))
-    results.append(doctor_cargo_checks.check_wrapper(setup))
-    if config is not None:
-        results.append(doctor_cache_checks.check_cache_dir(config))
-        results.append(doctor_cache_checks.check_size_cap(config))
-    results.append(doctor_cargo_checks.check_target_dir(setup))
-    results.append(doctor_install_checks.check_cleanup_job(setup))
-    return results

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from buildcache import stats
+from buildcache.cache import counters
 from buildcache.config import Config
 
 # The contract's JSON keys (DESIGN.md) come first; the rest are extra detail.
@@ -13,22 +13,23 @@ CONTRACT_KEYS = (
 
 
 def require_cache_dir(config: Config) -> None:
-    """A cache dir that exists but is no directory is the user's to fix: say which variable."""
-    import os
-
+    """Refuse (FatalError) a cache dir that is not a directory or not buildcache's: the
+    commands that read or change it must not touch a user's files."""
+    from buildcache.cache.ownership import refusal
     from buildcache.errors import FatalError
 
-    if os.path.exists(config.cache_dir) and not os.path.isdir(config.cache_dir):
+    problem = refusal(config.cache_dir)
+    if problem is not None:
         origin = config.origins.get("BUILDCACHE_DIR", "default")
         raise FatalError(
-            f"the cache dir {config.cache_dir} (BUILDCACHE_DIR, from {origin}) is not a "
-            "directory; point BUILDCACHE_DIR at a directory"
+            f"{problem} (BUILDCACHE_DIR, from {origin}); point BUILDCACHE_DIR at "
+            "a buildcache cache, or a new or empty directory"
         )
 
 
-def summarize(config: Config) -> dict[str, object]:
+def summarize_cache(config: Config) -> dict[str, object]:
     """The counters and sizes; call require_cache_dir first for a clear error."""
-    totals = stats.read_totals(config.cache_dir)
+    totals = counters.read_totals(config.cache_dir)
     lookups = totals["hits"] + totals["misses"]
     summary: dict[str, object] = {
         "requests": totals["requests"],

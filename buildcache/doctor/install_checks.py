@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from buildcache.doctor_checks import CheckResult, Setup, fail, ok, warn
+from buildcache.doctor.model import CheckResult, Setup, fail, ok, warn
 
 # `buildcache --version` starts one interpreter; even on a loaded machine that takes
 # well under a second, so a command that needs longer than this is hung.

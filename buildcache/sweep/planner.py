@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildcache.target_dir import TargetDir
-from buildcache.units import Unit, attach_incremental, attach_uplifts, scan_profile
-from buildcache.usage import last_used
+from buildcache.sweep.build_units import Unit, attach_incremental, attach_uplifts, scan_profile
+from buildcache.sweep.last_use import last_used
+from buildcache.sweep.target_dir import TargetDir
 
 SECONDS_PER_DAY = 86400
 # --maxsize never deletes what the newest build of a profile used: a build can

@@ -1,0 +1,110 @@
+"""Content digests of files we may see many times (extern crates, native libraries, a
+linker), remembered so that each rustc call does not re-read hundreds of MB.
+
+A record is addressed by the file's path *and* its stat stamp (inode, size, mtime,
+ctime), and holds the digest of the content it had then. Nothing is ever validated
+or updated: a file changed in any way has a new stamp (ctime moves on every write,
+chmod or rename, and no user tool can set it back), so it simply has no record yet
+and is hashed again. Stale records are never read again and age out of the cache
+like entries (eviction.py counts `.digest` files in). A record is only written for
+a file whose ctime is older than RECENT_SECONDS: a coarse clock could give a file
+rewritten right after hashing the same stamp (ccache's "file too new" rule).
+
+The digests are of the exact bytes: a dependent keyed by them identifies the very
+artifact it was compiled against, which rustc requires (its crate hash covers the
+working directory, so "the same" crate built in two checkouts is not interchangeable).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from buildcache.cache.atomic import atomic_write, makedirs
+from buildcache.cache.digests import file_digest, text_digest
+
+RECORD_SUFFIX = ".digest"
+# Kernel file timestamps come from a clock that advances once per tick (1-10 ms);
+# a file this recent could change again without its stamp changing.
+RECENT_SECONDS = 0.1
+
+
+def _stamp(info: os.stat_result) -> str:
+    return f"{info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
+
+
+def _record_path(cache_dir: str, name: str) -> str:
+    return os.path.join(cache_dir, name[0], name[1], name + RECORD_SUFFIX)
+
+
+def _recall(cache_dir: str, name: str) -> str | None:
+    try:
+        with open(_record_path(cache_dir, name), encoding="ascii") as handle:
+            digest = handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return digest if len(digest) == 64 else None
+
+
+def _remember(
+    cache_dir: str, name: str, digest: str, info: os.stat_result, *, written_by_us: bool = False
+) -> None:
+    if not written_by_us and time.time_ns() - info.st_ctime_ns < RECENT_SECONDS * 1e9:
+        return
+    path = _record_path(cache_dir, name)
+    try:
+        makedirs(os.path.dirname(path))
+        atomic_write(path, digest.encode("ascii"))
+    except OSError:
+        pass  # a record only saves time
+
+
+def content_digest(cache_dir: str, path: str) -> str:
+    """sha256 of path's content; raises OSError when it cannot be read."""
+    info = os.stat(path)
+    name = text_digest("file", os.path.abspath(path), _stamp(info))
+    digest = _recall(cache_dir, name)
+    if digest is None:
+        digest = file_digest(path)
+        if _stamp(os.stat(path)) != _stamp(info):
+            raise OSError(f"{path} changed while it was read")
+        _remember(cache_dir, name, digest, info)
+    return digest
+
+
+def remember_output(cache_dir: str, path: str, data: bytes | memoryview) -> None:
+    """Record the digest of an output we just wrote (a restore) or just read whole
+    after rustc wrote it (a miss), so its dependents need not read it again."""
+    from buildcache.cache.digests import sha256
+
+    info = os.stat(path)
+    name = text_digest("file", os.path.abspath(path), _stamp(info))
+    _remember(cache_dir, name, sha256(data).hexdigest(), info, written_by_us=True)
+
+
+def directory_digest(cache_dir: str, directory: str) -> str:
+    """One digest of the names and contents of every regular file directly in directory
+    (what a library search path can hand the linker). A missing directory is 'absent'."""
+    try:
+        with os.scandir(directory) as entries:
+            files = sorted(
+                (item.name, item.stat())
+                for item in entries
+                if item.is_file()  # follows symlinks, as the linker does
+            )
+    except FileNotFoundError:
+        return "absent"
+    stamps = "\n".join(f"{file_name} {_stamp(info)}" for file_name, info in files)
+    name = text_digest("dir", os.path.abspath(directory), stamps)
+    digest = _recall(cache_dir, name)
+    if digest is not None:
+        return digest
+    parts = []
+    for file_name, _ in files:
+        parts.append(file_name)
+        parts.append(content_digest(cache_dir, os.path.join(directory, file_name)))
+    digest = text_digest(*parts)
+    newest = max((info for _, info in files), key=lambda info: info.st_ctime_ns, default=None)
+    if newest is None or time.time_ns() - newest.st_ctime_ns >= RECENT_SECONDS * 1e9:
+        _remember(cache_dir, name, digest, os.stat(directory))
+    return digest

@@ -1,0 +1,57 @@
+"""A hit: find the entry whose recorded sources and env vars match now, and restore it."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from buildcache.cache import store
+from buildcache.cache.atomic import atomic_write
+from buildcache.cache.digests import file_digest
+from buildcache.cache.file_digests import remember_output
+from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, localize
+from buildcache.wrapper.messages import json_bytes, write_stream
+from buildcache.wrapper.rustc_args import RustcCall
+
+
+def digest_source(path: str, cwd: str, memo: dict[str, str | None]) -> str | None:
+    if path not in memo:
+        try:
+            memo[path] = file_digest(os.path.join(cwd, path))
+        except OSError:
+            memo[path] = None
+    return memo[path]
+
+
+def find_result(
+    candidates: list[store.Candidate],
+    cwd: str,
+    environ: os._Environ[str],
+    memo: dict[str, str | None],
+) -> str | None:
+    """The result key of the first manifest candidate whose sources and env still match."""
+    for files, env, result in candidates:
+        if any(environ.get(name) != value for name, value in env):
+            continue
+        if all(digest_source(path, cwd, memo) == digest for path, digest in files):
+            return result
+    return None
+
+
+def restore(entry: store.Entry, call: RustcCall, cache_dir: str) -> None:
+    """Write the entry's outputs into this build's out dir and replay rustc's output.
+
+    Digests are recorded before the replay, because the replayed artifact
+    notifications are what lets cargo start the dependents."""
+    out_dir = call.out_dir
+    for name, mode, data in entry.outputs:
+        if name == call.dep_info_name:
+            text = localize(bytes(data).decode("utf-8", "surrogateescape"), out_dir)
+            data = text.encode("utf-8", "surrogateescape")
+        path = os.path.join(out_dir, name)
+        atomic_write(path, data, mode=mode)
+        if name != call.dep_info_name:
+            remember_output(cache_dir, path, data)
+    stderr = entry.stderr.replace(OUT_DIR_PLACEHOLDER.encode(), json_bytes(out_dir))
+    write_stream(sys.stdout, entry.stdout)
+    write_stream(sys.stderr, stderr)

@@ -1,0 +1,161 @@
+"""A miss: after rustc succeeded, find out what it read and store what it wrote.
+
+What it read comes from its dep-info: the source files (keyed by path as rustc
+names them, relative for workspace members, and by digest) and the env vars it
+looked up (keyed by value). A source whose inode changed since rustc started
+(ctime moves on every write and rename; tools that keep mtimes, `cp -p`, `rsync -a`,
+`tar`, cannot set it back) may not be what rustc read, so nothing is stored.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from buildcache.cache import counters, store
+from buildcache.cache.file_digests import remember_output
+from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, neutralize, parse_dep_info
+from buildcache.wrapper.hit import digest_source
+from buildcache.wrapper.messages import json_bytes
+from buildcache.wrapper.rustc_args import RustcCall
+
+TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
+if TYPE_CHECKING:
+    from buildcache.config import Config
+
+# Files rustc writes beside the predicted outputs under unusual flags; seeing one
+# means the entry would be incomplete.
+EXTRA_OUTPUT_SUFFIXES = (".dwp", ".dwo", ".pdb", ".ll", ".s", ".bc", ".o", ".mir")
+
+
+class NotStorable(Exception):
+    """rustc succeeded, but storing its result could be wrong (e.g. a source changed)."""
+
+
+class Described:
+    """What a finished compile read, from its dep-info."""
+
+    __slots__ = ("files", "env", "dep_text")
+
+    def __init__(
+        self, files: list[tuple[str, str]], env: list[tuple[str, str | None]], dep_text: str
+    ) -> None:
+        self.files = files
+        self.env = env
+        self.dep_text = dep_text
+
+
+# Linux's number for it; Python only names it from 3.13 on.
+CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
+
+
+def compile_start_ns() -> int:
+    """When rustc starts, on the clock file timestamps come from (the kernel's coarse
+    clock, one tick behind at most): a file changed after this moment has a ctime at
+    or after it, a file last changed before it, in an earlier tick, does not."""
+    return time.clock_gettime_ns(CLOCK_REALTIME_COARSE)
+
+
+def describe_compile(
+    call: RustcCall, cwd: str, started_ns: int, memo: dict[str, str | None]
+) -> Described:
+    dep_info_path = os.path.join(call.out_dir, call.dep_info_name)
+    try:
+        with open(dep_info_path, encoding="utf-8", errors="surrogateescape") as handle:
+            dep_text = handle.read()
+        info = parse_dep_info(dep_text)
+    except (OSError, ValueError) as error:
+        raise NotStorable(f"dep-info unreadable: {error}") from None
+    files = []
+    for path in info.files:
+        memo.pop(path, None)  # hash what rustc saw, not what the lookup saw
+        digest = digest_source(path, cwd, memo)
+        if digest is None:
+            raise NotStorable(f"source {path} unreadable")
+        try:
+            changed = os.stat(os.path.join(cwd, path))
+        except OSError:
+            raise NotStorable(f"source {path} vanished") from None
+        if max(changed.st_ctime_ns, changed.st_mtime_ns) >= started_ns:
+            raise NotStorable(f"source {path} changed while rustc ran")
+        files.append((path, digest))
+    files.sort()
+    env = sorted(info.env, key=lambda item: item[0])
+    return Described(files, env, dep_text)
+
+
+def collect_outputs(
+    call: RustcCall, described: Described, cache_dir: str
+) -> list[tuple[str, int, bytes]]:
+    """rustc's outputs, read whole, with the dep-info made independent of the out dir."""
+    out_dir = call.out_dir
+    outputs = []
+    expected = call.output_names()
+    _check_no_unknown_outputs(call, expected)
+    for name in expected:
+        path = os.path.join(out_dir, name)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            raise NotStorable(f"rustc did not write {name}") from None
+        if name == call.dep_info_name:
+            data = neutralize(described.dep_text, out_dir).encode("utf-8", "surrogateescape")
+        else:
+            remember_output(cache_dir, path, data)
+        outputs.append((name, mode, data))
+    return outputs
+
+
+def make_entry(
+    call: RustcCall, outputs: list[tuple[str, int, bytes]], stdout: bytes, stderr: bytes
+) -> store.Entry:
+    neutral = stderr.replace(json_bytes(call.out_dir) + b"/", OUT_DIR_PLACEHOLDER.encode() + b"/")
+    return store.Entry(outputs, stdout, neutral)
+
+
+def store_result(
+    config: Config,
+    call: RustcCall,
+    inputs: dict[str, object],
+    base_key: str,
+    described: Described,
+    stdout: bytes,
+    stderr: bytes,
+) -> tuple[str, int, int]:
+    """Store a successful compile; returns (result key, bytes added, files added to its
+    shard). The manifest's bytes are counted in its own shard."""
+    from buildcache.cache.journal import record_inputs
+    from buildcache.wrapper.keys import result_digest
+
+    cache_dir = config.cache_dir
+    key = result_digest(base_key, described.files, described.env)
+    entry = make_entry(call, collect_outputs(call, described, cache_dir), stdout, stderr)
+    entry_bytes, entry_files = store.save_entry(cache_dir, key, entry)
+    candidate = (described.files, described.env, key)
+    manifest_bytes, manifest_files = store.add_to_manifest(cache_dir, base_key, candidate)
+    if store.shard_of(base_key) != store.shard_of(key):
+        try:
+            counters.update_shard(
+                cache_dir,
+                store.shard_of(base_key),
+                {"bytes": manifest_bytes, "files": manifest_files},
+            )
+        except OSError:
+            pass  # the next cleanup recounts the shard from the disk
+        manifest_bytes = manifest_files = 0
+    record_inputs(cache_dir, call.crate_name, key, inputs, described.files, described.env)
+    return key, entry_bytes + manifest_bytes, entry_files + manifest_files
+
+
+def _check_no_unknown_outputs(call: RustcCall, expected: list[str]) -> None:
+    """Refuse to store when rustc wrote a file of this crate that we would not restore."""
+    if not call.extra_filename:
+        return  # without a unique stem we cannot tell this crate's files from others'
+    stem = call.crate_name + call.extra_filename
+    for name in os.listdir(call.out_dir):
+        if name in expected or not name.startswith((stem, "lib" + stem)):
+            continue
+        if name.endswith(EXTRA_OUTPUT_SUFFIXES):
+            raise NotStorable(f"rustc also wrote {name}")

@@ -1,0 +1,213 @@
+"""The rustc-wrapper hot path: `buildcache /path/to/rustc ARGS...`, once per crate.
+
+A call ends in exactly one of:
+- non_cacheable / disabled: rustc is exec'd unchanged (it becomes this process);
+- hit: the outputs, dep-info and console output of an earlier identical compile are
+  restored and rustc does not run at all (hit.py);
+- miss: rustc runs, its stderr streamed to cargo as it comes, and on success the
+  result is stored (miss.py);
+- error: something in the cache failed, so rustc runs exactly as without a cache.
+
+How a hit is found without running rustc (ccache's "direct mode"): the *base key*
+(keys.py) hashes everything known before compiling. It names a manifest listing, for
+each earlier compile with those inputs, the source files rustc read and the env vars
+it looked up (both from its dep-info) with their digests/values. If every file and
+variable still matches one candidate, that candidate's *result key* names the entry.
+
+Incremental compilation: `-C incremental=DIR` is keyed by its presence only (it
+changes how code is split into codegen units) and a hit restores outputs without
+touching DIR. That is sound because DIR is rustc's private scratch space: rustc
+never trusts it, it re-validates every reused result against the current inputs
+and falls back to compiling afresh, so outputs are correct whatever DIR holds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from buildcache.cache import counters, store
+from buildcache.config import Config
+from buildcache.wrapper.call_log import log_call
+from buildcache.wrapper.messages import warn
+from buildcache.wrapper.rustc_args import NotCacheable, RustcCall, parse_rustc_args
+from buildcache.wrapper.rustc_process import exec_rustc
+
+TYPE_CHECKING = False  # typing costs ~10 ms to import; mypy honours this spelling
+if TYPE_CHECKING:
+    from typing import Callable
+
+
+class RustcRan:
+    """Set once rustc has run in this call: a later failure must not run it again."""
+
+    exit_code: int | None = None
+
+
+def run_wrapper(argv: list[str], ran: RustcRan) -> int:
+    """argv is [rustc, args...]. Exceptions propagate to main.py's guard, which runs
+    rustc unchanged unless `ran` says it already did."""
+    started = time.perf_counter()
+    rustc, args = argv[0], argv[1:]
+    crate = _crate_name_of(args)
+    from buildcache.config import load_config
+    from buildcache.errors import ConfigError
+
+    try:
+        config = load_config()
+    except ConfigError as error:
+        warn(f"{error}; building without the cache")
+        return exec_rustc(rustc, args)
+
+    def finish(result: str, detail: str = "") -> None:
+        log_call(config.log, crate, result, (time.perf_counter() - started) * 1000, detail)
+
+    from buildcache.cache.ownership import NotOurs, claim
+
+    try:
+        claim(config.cache_dir)
+    except NotOurs as error:
+        warn(f"BUILDCACHE_DIR: {error}; building without the cache")
+        return exec_rustc(rustc, args)
+    except OSError as error:  # cannot even create the cache dir: nowhere to count it
+        finish("error", f"cache dir unusable: {error}")
+        return exec_rustc(rustc, args)
+    if config.disabled:
+        _count(config, None, {"requests": 1, "disabled": 1})
+        finish("disabled")
+        return exec_rustc(rustc, args)
+    try:
+        if args and _is_chained_wrapper(args[0]):
+            raise NotCacheable("another wrapper (RUSTC_WORKSPACE_WRAPPER) comes next")
+        call = parse_rustc_args(args)
+    except NotCacheable as reason:
+        _count(config, None, {"requests": 1, "non_cacheable": 1})
+        finish("non_cacheable", str(reason))
+        return exec_rustc(rustc, args)
+    try:
+        return _compile_with_cache(config, rustc, args, call, ran, finish)
+    except KeyboardInterrupt:
+        return 130
+    except NotCacheable as reason:  # an input the key cannot cover, found while keying
+        _count(config, None, {"requests": 1, "non_cacheable": 1})
+        finish("non_cacheable", str(reason))
+        return exec_rustc(rustc, args)
+    except BaseException as error:  # noqa: BLE001 - the cache must never fail a build
+        _count(config, None, {"requests": 1, "errors": 1})
+        finish("error", f"{type(error).__name__}: {error}")
+        raise
+
+
+def _compile_with_cache(
+    config: Config,
+    rustc: str,
+    args: list[str],
+    call: RustcCall,
+    ran: RustcRan,
+    finish: Callable[..., None],
+) -> int:
+    from buildcache.wrapper.hit import find_result, restore
+    from buildcache.wrapper.keys import base_inputs, inputs_digest
+    from buildcache.wrapper.rustc_identity import rustc_identity
+
+    cache_dir = config.cache_dir
+    environ = os.environ
+    cwd = os.getcwd()
+    identity = rustc_identity(cache_dir, rustc)
+    inputs = base_inputs(call, identity, environ, cache_dir, cwd)
+    base_key = inputs_digest(inputs)
+    memo: dict[str, str | None] = {}
+
+    corrupt = 0
+    try:
+        candidates = store.load_manifest(cache_dir, base_key)
+    except store.CorruptEntry:
+        candidates, corrupt = [], 1
+    result_key = find_result(candidates, cwd, environ, memo)
+    if result_key is not None:
+        try:
+            entry = store.load_entry(cache_dir, result_key)
+        except store.CorruptEntry:
+            entry, corrupt = None, corrupt + 1
+        if entry is not None:
+            store.touch_manifest(cache_dir, base_key)
+            restore(entry, call, cache_dir)
+            _count(config, result_key, {"requests": 1, "hits": 1, "corrupt": corrupt})
+            finish("hit")
+            return 0
+
+    from buildcache.wrapper.miss import (
+        NotStorable,
+        compile_start_ns,
+        describe_compile,
+        store_result,
+    )
+    from buildcache.wrapper.rustc_process import run_rustc_streaming
+
+    started_ns = compile_start_ns()
+    exit_code, stdout, stderr = run_rustc_streaming(rustc, args)
+    ran.exit_code = exit_code
+    rustc_done = time.perf_counter()
+    if exit_code != 0:
+        # Not a miss: nothing could have been stored. Build scripts probe the compiler
+        # with snippets meant to fail; counting those as misses would make a fully
+        # cached rebuild look like it missed.
+        _count(config, base_key, {"requests": 1, "compile_failed": 1, "corrupt": corrupt})
+        finish("compile_failed", f"rustc exited {exit_code}")
+        return exit_code
+
+    try:
+        described = describe_compile(call, cwd, started_ns, memo)
+        if inputs_digest(base_inputs(call, identity, environ, cache_dir, cwd)) != base_key:
+            raise NotStorable("an extern crate or native input changed while rustc ran")
+        key, added_bytes, added_files = store_result(
+            config, call, inputs, base_key, described, stdout, stderr
+        )
+    except NotStorable as reason:
+        _count(config, base_key, {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt})
+        finish("miss", f"not stored: {reason}")
+        return 0
+    shard_values = _count(
+        config,
+        key,
+        {
+            "requests": 1,
+            "misses": 1,
+            "corrupt": corrupt,
+            "bytes": added_bytes,
+            "files": added_files,
+        },
+    )
+    if shard_values is not None:
+        from buildcache.cache.eviction import clean_after_store
+
+        clean_after_store(cache_dir, store.shard_of(key), shard_values["bytes"], config.max_bytes)
+    # What the cache added after rustc finished, for `make bench` and curious users.
+    finish("miss", f"store_ms={(time.perf_counter() - rustc_done) * 1000:.1f}")
+    return 0
+
+
+def _count(config: Config, key: str | None, deltas: dict[str, int]) -> dict[str, int] | None:
+    """Best-effort stats update: a stats failure must not turn into a build failure."""
+    shard = store.shard_of(key) if key else counters.SHARDS[os.getpid() % len(counters.SHARDS)]
+    try:
+        return counters.update_shard(
+            config.cache_dir, shard, {k: v for k, v in deltas.items() if v}
+        )
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _is_chained_wrapper(first_arg: str) -> bool:
+    if first_arg.startswith("-") or first_arg.endswith(".rs"):
+        return False
+    return os.path.isfile(first_arg) and os.access(first_arg, os.X_OK)
+
+
+def _crate_name_of(args: list[str]) -> str:
+    for index, arg in enumerate(args):
+        if arg == "--crate-name" and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--crate-name="):
+            return arg[len("--crate-name=") :]
+    return "-"
