@@ -6,8 +6,8 @@ from pathlib import Path
 
 from doctor_setup import make_setup
 
-from buildcache.doctor.model import Setup, Status
 from buildcache.doctor.install_checks import check_cleanup_job, check_on_path
+from buildcache.doctor.model import Setup, Status
 
 JOB = "17 4 * * * root {program} sweep /var/cache/cargo-target --time 14 >/dev/null\n"
 

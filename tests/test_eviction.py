@@ -4,9 +4,7 @@ import os
 import time
 from pathlib import Path
 
-from buildcache.cache import eviction
-from buildcache.cache import counters
-from buildcache.cache import store
+from buildcache.cache import counters, eviction, store
 
 
 def _entry_of_size(size: int) -> store.Entry:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from buildcache.sweep.build_units import Unit
 from buildcache.sweep.planner import (
     SECONDS_PER_DAY,
     TargetReport,
@@ -15,7 +16,6 @@ from buildcache.sweep.planner import (
     tree_size,
 )
 from buildcache.sweep.target_dir import TargetDir
-from buildcache.sweep.build_units import Unit
 
 NOW = 1_000_000_000.0
 
