@@ -63,3 +63,20 @@ def test_a_bad_config_file_line_names_the_file(isolated_home: Path) -> None:
     (isolated_home / "buildcache.conf").write_text("BUILDCACHE_MAX = 1G\n")
     with pytest.raises(ConfigError, match="buildcache.conf:1"):
         load_config()
+
+
+def test_a_relative_log_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It would be appended to in every rustc call's working directory (Cargo.toml...)."""
+    monkeypatch.setenv("BUILDCACHE_LOG", "Cargo.toml")
+    with pytest.raises(ConfigError, match="BUILDCACHE_LOG"):
+        load_config()
+
+
+def test_a_config_file_that_is_not_text_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "buildcache.conf"
+    config.write_bytes(b"BUILDCACHE_MAX_SIZE = 5G \xff\n")
+    monkeypatch.setenv("BUILDCACHE_CONFIG", str(config))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config()
