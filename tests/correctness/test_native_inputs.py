@@ -211,9 +211,7 @@ def make_project(root: Path, variant: str, mode: str) -> Path:
     else:
         native_pkg = "crates/nat"
         files["crates/nat/Cargo.toml"] = package_toml("nat", extra='build = "build.rs"')
-        files["crates/nat/src/lib.rs"] = (
-            declaration + "pub fn value() -> i32 { native_value() }\n"
-        )
+        files["crates/nat/src/lib.rs"] = declaration + "pub fn value() -> i32 { native_value() }\n"
         files["crates/app/Cargo.toml"] = package_toml("app", deps=("nat",))
         files["crates/app/src/main.rs"] = 'fn main() { println!("value={}", nat::value()); }\n'
     files[f"{native_pkg}/build.rs"] = build_rs
