@@ -17,7 +17,12 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 # cargo and rustup live under the real home: keep them reachable after HOME moves.
 _REAL_HOME = Path(os.path.expanduser("~"))
@@ -67,6 +72,34 @@ def clean_env(home: Path, cache: Path | None = None, **extra: str) -> dict[str, 
     return env
 
 
+def gated_build(
+    root: Path, env: dict[str, str], gate: Path, while_held: Callable[[], object]
+) -> subprocess.CompletedProcess[str]:
+    """`cargo build` through the cache with GATE_DIR=gate; while_held runs while rustc
+    is inside the first `gate::gate!()` expansion. Returns cargo's result."""
+    gate.mkdir(parents=True, exist_ok=True)
+    build = subprocess.Popen(
+        ["cargo", "build"],
+        cwd=root,
+        env={**env, "RUSTC_WRAPPER": "buildcache", "GATE_DIR": str(gate)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (gate / "started").exists():
+            if build.poll() is not None:
+                raise AssertionError(f"the build ended before the gate: {build.communicate()}")
+            assert time.monotonic() < deadline, "the build never reached the gate"
+            time.sleep(0.05)
+        while_held()
+    finally:
+        (gate / "go").write_text("")
+        stdout, stderr = build.communicate(timeout=300)
+    return subprocess.CompletedProcess(build.args, build.returncode, stdout, stderr)
+
+
 def write_files(root: Path, files: dict[str, str]) -> None:
     for relative, text in files.items():
         path = root / relative
@@ -88,6 +121,29 @@ def package_toml(name: str, *, deps: tuple[str, ...] = (), extra: str = "") -> s
     ]
     return "\n".join(lines) + "\n"
 
+
+# A proc-macro that, when GATE_DIR is set, announces that rustc is compiling the crate
+# that invokes `gate::gate!()` and waits for the test's go-ahead: it holds a compile
+# open without timing guesses.
+GATE_MACRO = r"""
+use proc_macro::TokenStream;
+use std::{path::Path, thread, time::Duration};
+
+#[proc_macro]
+pub fn gate(_: TokenStream) -> TokenStream {
+    if let Ok(dir) = std::env::var("GATE_DIR") {
+        let dir = Path::new(&dir);
+        std::fs::write(dir.join("started"), "").unwrap();
+        for _ in 0..1200 {
+            if dir.join("go").exists() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+    TokenStream::new()
+}
+"""
 
 WORKSPACE_TOML = '[workspace]\nresolver = "2"\nmembers = ["crates/*"]\n'
 

@@ -15,45 +15,23 @@ after an edit of app's main.rs (which makes rustc compile `app` against whatever
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from correctness_helpers import (
+    GATE_MACRO,
     WORKSPACE_TOML,
     cargo,
     clean_env,
     copy_checkout,
     entries_of_crate,
+    gated_build,
     package_toml,
     program_result,
     write_files,
 )
 
 pytestmark = pytest.mark.cargo
-
-# A proc-macro that, when GATE_DIR is set, announces that rustc is compiling `base`
-# and waits for the test's go-ahead: it holds a compile open without timing guesses.
-GATE_MACRO = r"""
-use proc_macro::TokenStream;
-use std::{path::Path, thread, time::Duration};
-
-#[proc_macro]
-pub fn gate(_: TokenStream) -> TokenStream {
-    if let Ok(dir) = std::env::var("GATE_DIR") {
-        let dir = Path::new(&dir);
-        std::fs::write(dir.join("started"), "").unwrap();
-        for _ in 0..1200 {
-            if dir.join("go").exists() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-    TokenStream::new()
-}
-"""
 
 MAIN_RS = 'fn main() {{ println!("{prefix}mid={{}} base={{}}", mid::mid(), base::base()); }}\n'
 EXPECTED = "mid=42 base=7\n"
@@ -145,28 +123,10 @@ def test_checkouts_built_concurrently_stay_buildable(tmp_path: Path) -> None:
     checkout_a = tmp_path / "checkout-a" / "ws"
     make_workspace(checkout_a)
     checkout_b = copy_checkout(checkout_a, tmp_path / "checkout-b" / "ws")
-    gate = tmp_path / "gate"
-    gate.mkdir()
-
-    build_a = subprocess.Popen(
-        ["cargo", "build"],
-        cwd=checkout_a,
-        env={**env, "RUSTC_WRAPPER": "buildcache", "GATE_DIR": str(gate)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    build_a = gated_build(
+        checkout_a, env, tmp_path / "gate", lambda: cargo(checkout_b, "build", env=env)
     )
-    try:
-        deadline = time.monotonic() + 120
-        while not (gate / "started").exists():
-            assert build_a.poll() is None, f"A's build ended early: {build_a.communicate()}"
-            assert time.monotonic() < deadline, "A's build never reached base"
-            time.sleep(0.05)
-        cargo(checkout_b, "build", env=env)  # meanwhile, B builds all of it
-    finally:
-        (gate / "go").write_text("")
-        _, stderr_a = build_a.communicate(timeout=300)
-    assert build_a.returncode == 0, f"A's build failed:\n{stderr_a[-3000:]}"
+    assert build_a.returncode == 0, f"A's build failed:\n{build_a.stderr[-3000:]}"
     assert app_output(checkout_a) == EXPECTED
     assert app_output(checkout_b) == EXPECTED
 
