@@ -35,7 +35,11 @@ def parse_bool(text: str, *, variable: str) -> bool:
 
 def read_config_file(path: str) -> dict[str, str]:
     """`NAME = value` lines of a config file; a missing file is empty."""
+    import stat
+
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block every rustc call
+            raise ConfigError("config file", path, "is not a regular file")
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
     except FileNotFoundError:

@@ -19,7 +19,8 @@ from buildcache.commands import COMMAND_NAMES
 # Words that start the CLI rather than name a compiler.
 CLI_WORDS = frozenset(COMMAND_NAMES) | {"help", "version"}
 # Arguments that only a compiler call carries (cargo's probes and compiles).
-_COMPILER_ARGS = ("-vV", "-V", "--version", "-", "--crate-name", "--print")
+_COMPILER_ARGS = frozenset({"-vV", "-V", "--version", "-"})
+_COMPILER_ARG_PREFIXES = ("--crate-name", "--print")
 
 
 def is_wrapper_call(argv: list[str]) -> bool:
@@ -35,7 +36,10 @@ def is_wrapper_call(argv: list[str]) -> bool:
         return False
     if "/" in first or "rustc" in first or "clippy-driver" in first:
         return True
-    return any(arg.startswith(_COMPILER_ARGS) or arg.endswith(".rs") for arg in argv[2:])
+    return any(
+        arg in _COMPILER_ARGS or arg.startswith(_COMPILER_ARG_PREFIXES) or arg.endswith(".rs")
+        for arg in argv[2:]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,9 @@ from buildcache.cache.atomic import atomic_write, makedirs
 from buildcache.cache.digests import file_digest, text_digest
 
 RECORD_SUFFIX = ".digest"
+# Records written by this process, [bytes, files]: the wrapper adds them to the counters
+# of the call, so the size cap sees them (eviction recounts each shard exactly).
+WRITTEN = [0, 0]
 # Kernel file timestamps come from a clock that advances once per tick (1-10 ms);
 # a file this recent could change again without its stamp changing.
 RECENT_SECONDS = 0.1
@@ -54,7 +57,11 @@ def _remember(
     path = _record_path(cache_dir, name)
     try:
         makedirs(os.path.dirname(path))
+        fresh = not os.path.exists(path)
         atomic_write(path, digest.encode("ascii"))
+        if fresh:
+            WRITTEN[0] += len(digest)
+            WRITTEN[1] += 1
     except OSError:
         pass  # a record only saves time
 

@@ -45,6 +45,7 @@ def native_inputs(call: RustcCall, cache_dir: str, environ: os._Environ[str]) ->
                 dirs.append(word[2:])
             for candidate in _file_candidates(word):
                 if os.path.isfile(candidate):
+                    _refuse_scripts_naming_files(candidate)
                     lines.append(
                         f"link-arg file {candidate} {content_digest(cache_dir, candidate)}"
                     )
@@ -57,6 +58,20 @@ def native_inputs(call: RustcCall, cache_dir: str, environ: os._Environ[str]) ->
         elif kind == "static" and not _found(dirs, _library_names(name, verbatim)):
             lines.extend(_system_static(cache_dir, name, verbatim))
     return lines
+
+
+# Linker-script commands that make the linker read further files, which we would not hash.
+_SCRIPT_FILE_COMMANDS = (b"INPUT", b"GROUP", b"INCLUDE", b"SEARCH_DIR", b"STARTUP", b"AS_NEEDED")
+
+
+def _refuse_scripts_naming_files(path: str) -> None:
+    """Objects and archives are whole inputs; a text linker script may pull in others."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if head.startswith((b"\x7fELF", b"!<arch>\n", b"!<thin>\n")):
+        return
+    if any(command in head for command in _SCRIPT_FILE_COMMANDS):
+        raise NotCacheable(f"linker script {path} names other input files")
 
 
 def _link_words(arg: str) -> list[str]:

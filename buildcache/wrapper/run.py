@@ -190,6 +190,11 @@ def _compile_with_cache(
 def _count(config: Config, key: str | None, deltas: dict[str, int]) -> dict[str, int] | None:
     """Best-effort stats update: a stats failure must not turn into a build failure."""
     shard = store.shard_of(key) if key else counters.SHARDS[os.getpid() % len(counters.SHARDS)]
+    from buildcache.cache.file_digests import WRITTEN
+
+    deltas = {**deltas, "bytes": deltas.get("bytes", 0) + WRITTEN[0]}
+    deltas["files"] = deltas.get("files", 0) + WRITTEN[1]
+    WRITTEN[0] = WRITTEN[1] = 0
     try:
         return counters.update_shard(
             config.cache_dir, shard, {k: v for k, v in deltas.items() if v}

@@ -218,7 +218,7 @@ def entries_of_crate(cache: Path, crate: str) -> list[Path]:
 
     Reads the entry headers with the package's own decoder: the tests find entries the
     way a user deleting files would, without relying on the key layout."""
-    from buildcache import store
+    from buildcache.cache import store
 
     found = []
     for path in cache.glob("*/*/*.entry"):

@@ -145,14 +145,14 @@ def test_identity_records_count_towards_the_cache_size(
     built_cache: tuple[Path, dict[str, str]],
 ) -> None:
     cache, env = built_cache
-    records = file_bytes(cache / "outputs")
+    records = sum(p.stat().st_size for p in cache.glob("*/*/*.digest"))
     stored = sum(p.stat().st_size for p in cache.glob("*/*/*.entry"))
     stored += sum(p.stat().st_size for p in cache.glob("*/*/*.manifest"))
     assert records > 0, "test bug: no identity records"
     reported = cache_stats(env)["cache_bytes"]
     assert reported >= stored + records, (
         f"stats reports {reported} bytes; entries and manifests take {stored}, "
-        f"the identity records under outputs/ another {records}"
+        f"the digest records (*.digest) another {records}"
     )
 
 
@@ -161,5 +161,5 @@ def test_trim_removes_identity_records_too(built_cache: tuple[Path, dict[str, st
     result = buildcache("trim", "--max-size", "1", env=env)
     assert result.returncode == 0, result.stderr
     assert list(cache.glob("*/*/*.entry")) == [], "test bug: trim to 1 byte kept entries"
-    left = [str(p.relative_to(cache)) for p in (cache / "outputs").rglob("*") if p.is_file()]
+    left = [str(p.relative_to(cache)) for p in cache.glob("*/*/*.digest")]
     assert left == [], f"trim --max-size 1 left {len(left)} identity records: {left[:5]}"

@@ -91,6 +91,8 @@ def role_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bool]:
         "ANSIBLE_LOCAL_TEMP": str(base / "tmp"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        # The role's check uses the kit's collection (buildcache's own size parser).
+        "ANSIBLE_COLLECTIONS_PATH": str(ROLE_TASKS.parents[3] / "collections"),
     }
     run = subprocess.run(
         [str(playbook_bin), "-i", "localhost,", "-c", "local", str(playbook)],
