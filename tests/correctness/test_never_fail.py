@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 
@@ -185,41 +184,6 @@ def _nobody_can_run_cargo() -> bool:
     return probe.returncode == 0
 
 
-def test_an_unreadable_config_file_never_fails_the_build(
-    workspace: tuple[Path, str], tmp_path: Path
-) -> None:
-    root, uncached = workspace
-    if os.geteuid() == 0:
-        pytest.skip(
-            "running as root, which reads a chmod 000 file anyway, and the toolchain "
-            "is not reachable for an unprivileged user here"
-            if not _nobody_can_run_cargo()
-            else "running as root (chmod 000 does not stop root)"
-        )
-    env = clean_env(tmp_path / "home", tmp_path / "cache")
-    config = Path(env["BUILDCACHE_CONFIG"])
-    config.write_text(f"BUILDCACHE_DIR = {tmp_path / 'cache'}\n")
-    config.chmod(0)
-    try:
-        assert _run_build(root, env, tmp_path) == uncached
-    finally:
-        config.chmod(stat.S_IRUSR | stat.S_IWUSR)
-
-
-# --- the command line -------------------------------------------------------------
-
-TYPOS = [
-    ["stat"],
-    ["stat", "--json"],
-    ["stast"],
-    ["status"],
-    ["trimm", "--max-size", "1G"],
-    ["sweeep", "--time", "7"],
-    ["clean"],
-]
-
-
-@pytest.mark.parametrize("argv", TYPOS, ids=[" ".join(a) for a in TYPOS])
 def test_a_mistyped_subcommand_is_an_error_not_a_program_run(
     tmp_path: Path, argv: list[str]
 ) -> None:

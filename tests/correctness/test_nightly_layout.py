@@ -108,6 +108,10 @@ def test_sweep_runs_on_a_new_layout_target_dir_and_the_next_build_works(
     assert layout_run["after_sweep"] == layout_run["edited_uncached"]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="sweep does not read cargo's new build-dir layout yet (issue 9, forward compatibility)",
+)
 def test_sweep_sees_the_units_of_a_new_layout_target_dir(
     layout_run: dict[str, object],
 ) -> None:
