@@ -15,6 +15,10 @@ of the crate being compiled:
 - `verbatim`, `no_bundle`: `-l static:+verbatim=libfoo.a`, `-l static:-bundle=foo`;
 - `dylib_*`: `-l dylib=foo` on a versioned .so (the edit bumps the soname), on a .so
   next to an unrelated (unchanged) libfoo.a, on a libfoo.so that is a linker script;
+- `rename`: `#[link(name = "foo")]` renamed on the command line, `-l static=foo:bar`
+  (rustc links libbar.a);
+- `static_shadowed_by_so`: `-l static=foo` with an unrelated libfoo.so in the first
+  `-L` dir and the real libfoo.a in the second (rustc skips the .so);
 - `library_path`: `-l foo` found by the linker through LIBRARY_PATH.
 
 Mode `bin`: the package with build.rs is the binary itself. Mode `rlib`: the package
@@ -134,6 +138,29 @@ fn main() {
                 println!("cargo:rustc-link-lib=dylib=foo");
             }
         }
+        "rename" => {
+            fs::rename(&archive, out.join("libbar.a")).unwrap();
+            search();
+            println!("cargo:rustc-link-lib=static=foo:bar");
+        }
+        "static_shadowed_by_so" => {
+            // rustc takes libfoo.a from the second dir; the first holds an unrelated,
+            // never-changing libfoo.so.
+            let (first, second) = (out.join("first"), out.join("second"));
+            fs::create_dir_all(&first).unwrap();
+            fs::create_dir_all(&second).unwrap();
+            let other = out.join("other.c");
+            fs::write(&other, "int foo_unrelated(void) { return 0; }\n").unwrap();
+            run(Command::new("cc")
+                .args(["-shared", "-fPIC"])
+                .arg(&other)
+                .arg("-o")
+                .arg(first.join("libfoo.so")));
+            fs::rename(&archive, second.join("libfoo.a")).unwrap();
+            println!("cargo:rustc-link-search=native={}", first.display());
+            println!("cargo:rustc-link-search=native={}", second.display());
+            println!("cargo:rustc-link-lib=static=foo");
+        }
         "dylib_linker_script" => {
             let implementation = out.join("libfoo_impl.a");
             fs::rename(&archive, &implementation).unwrap();
@@ -153,6 +180,7 @@ LINK_ATTRIBUTES = {
     "link_attr_static": '#[link(name = "foo", kind = "static")]',
     "link_attr_no_bundle": '#[link(name = "foo", kind = "static", modifiers = "-bundle")]',
     "link_attr_dylib_soname": '#[link(name = "foo")]',
+    "rename": '#[link(name = "foo", kind = "static")]',
 }
 DECLARATIONS = {
     **{
@@ -189,6 +217,10 @@ CASES = [
     ("verbatim", "rlib"),
     ("no_bundle", "rlib"),
     ("dylib_soname", "rlib"),
+    ("rename", "bin"),
+    ("rename", "rlib"),
+    ("static_shadowed_by_so", "bin"),
+    ("static_shadowed_by_so", "rlib"),
     ("dylib_beside_static", "bin"),
     ("dylib_linker_script", "bin"),
     ("dylib_linker_script", "rlib"),
