@@ -19,6 +19,10 @@ of the crate being compiled:
   (rustc links libbar.a);
 - `static_shadowed_by_so`: `-l static=foo` with an unrelated libfoo.so in the first
   `-L` dir and the real libfoo.a in the second (rustc skips the .so);
+- `rlib_via_search`: not native code but the same hole: a prebuilt Rust rlib (compiled
+  by build.rs with $RUSTC from the number in foo.c) found by `extern crate prebuilt;`
+  through `cargo:rustc-link-search=crate=DIR` (bin mode only: cargo does not pass
+  `-L crate=` on to dependents);
 - `library_path`: `-l foo` found by the linker through LIBRARY_PATH.
 
 Mode `bin`: the package with build.rs is the binary itself. Mode `rlib`: the package
@@ -161,6 +165,20 @@ fn main() {
             println!("cargo:rustc-link-search=native={}", second.display());
             println!("cargo:rustc-link-lib=static=foo");
         }
+        "rlib_via_search" => {
+            // A prebuilt Rust library, found by `extern crate` through `-L crate=`.
+            let dir = out.join("prebuilt");
+            fs::create_dir_all(&dir).unwrap();
+            let source = out.join("prebuilt.rs");
+            let body = format!("pub fn foo_value() -> i32 {{ {} }}\n", number_in(&text));
+            fs::write(&source, body).unwrap();
+            run(Command::new(env::var("RUSTC").unwrap())
+                .args(["--crate-type", "rlib", "--crate-name", "prebuilt", "--edition", "2021"])
+                .arg("--out-dir")
+                .arg(&dir)
+                .arg(&source));
+            println!("cargo:rustc-link-search=crate={}", dir.display());
+        }
         "dylib_linker_script" => {
             let implementation = out.join("libfoo_impl.a");
             fs::rename(&archive, &implementation).unwrap();
@@ -193,6 +211,9 @@ DECLARATIONS = {
     "    unsafe { core::ptr::addr_of!(foo_value_sym) as usize as i32 }\n"
     "}\n",
 }
+DECLARATIONS["rlib_via_search"] = (
+    "extern crate prebuilt;\nfn native_value() -> i32 { prebuilt::foo_value() }\n"
+)
 DEFAULT_DECLARATION = (
     'extern "C" { fn foo_value() -> i32; }\nfn native_value() -> i32 { unsafe { foo_value() } }\n'
 )
@@ -224,6 +245,7 @@ CASES = [
     ("dylib_beside_static", "bin"),
     ("dylib_linker_script", "bin"),
     ("dylib_linker_script", "rlib"),
+    ("rlib_via_search", "bin"),
     ("library_path", "bin"),
     ("library_path", "rlib"),
 ]
