@@ -11,7 +11,8 @@ of the crate being compiled:
 - `link_attr_static`: `#[link(name = "foo", kind = "static")]` in the Rust source, only
   `-L native=OUT_DIR` from build.rs;
 - `link_arg_*`: a file named by `cargo:rustc-link-arg` (object, archive, `-lfoo`, a
-  linker script that INPUTs the object, a linker script that defines a symbol's value);
+  linker script that INPUTs the object, a linker script that defines a symbol's value,
+  a `-Wl,--version-script` that decides whether the program exports a symbol);
 - `verbatim`, `no_bundle`: `-l static:+verbatim=libfoo.a`, `-l static:-bundle=foo`;
 - `dylib_*`: `-l dylib=foo` on a versioned .so (the edit bumps the soname), on a .so
   next to an unrelated (unchanged) libfoo.a, on a libfoo.so that is a linker script;
@@ -100,6 +101,17 @@ fn main() {
             fs::write(out.join("sym.ld"), format!("foo_value_sym = {};\n", number_in(&text)))
                 .unwrap();
             println!("cargo:rustc-link-arg={o}/sym.ld");
+        }
+        "link_arg_version_script" => {
+            // Version 1 exports foo_exported from the executable, version 2 hides it.
+            let map = if number_in(&text) == "1" {
+                "{ global: foo_exported; local: *; };\n"
+            } else {
+                "{ local: *; };\n"
+            };
+            fs::write(out.join("exports.map"), map).unwrap();
+            println!("cargo:rustc-link-arg=-Wl,--export-dynamic");
+            println!("cargo:rustc-link-arg=-Wl,--version-script={o}/exports.map");
         }
         "verbatim" => {
             search();
@@ -214,6 +226,18 @@ DECLARATIONS = {
 DECLARATIONS["rlib_via_search"] = (
     "extern crate prebuilt;\nfn native_value() -> i32 { prebuilt::foo_value() }\n"
 )
+DECLARATIONS["link_arg_version_script"] = """\
+extern "C" {
+    fn dlsym(handle: *mut std::ffi::c_void, symbol: *const u8) -> *mut std::ffi::c_void;
+}
+#[no_mangle]
+pub extern "C" fn foo_exported() -> i32 { 0 }
+fn native_value() -> i32 {
+    let name = b"foo_exported\\0".as_ptr();
+    let exported = unsafe { !dlsym(std::ptr::null_mut(), name).is_null() };
+    (if exported { 1 } else { 2 }) + foo_exported()
+}
+"""
 DEFAULT_DECLARATION = (
     'extern "C" { fn foo_value() -> i32; }\nfn native_value() -> i32 { unsafe { foo_value() } }\n'
 )
@@ -234,6 +258,7 @@ CASES = [
     ("link_arg_dash_l", "bin"),
     ("link_arg_script_input", "bin"),
     ("link_arg_script_symbol", "bin"),
+    ("link_arg_version_script", "bin"),
     ("verbatim", "bin"),
     ("verbatim", "rlib"),
     ("no_bundle", "rlib"),
