@@ -11,10 +11,19 @@ of the crate being compiled:
 - `link_attr_static`: `#[link(name = "foo", kind = "static")]` in the Rust source, only
   `-L native=OUT_DIR` from build.rs;
 - `link_arg_*`: a file named by `cargo:rustc-link-arg` (object, archive, `-lfoo`, a
-  linker script that INPUTs the object, a linker script that defines a symbol's value);
+  linker script that INPUTs the object, a linker script that defines a symbol's value,
+  a `-Wl,--version-script` that decides whether the program exports a symbol);
 - `verbatim`, `no_bundle`: `-l static:+verbatim=libfoo.a`, `-l static:-bundle=foo`;
 - `dylib_*`: `-l dylib=foo` on a versioned .so (the edit bumps the soname), on a .so
   next to an unrelated (unchanged) libfoo.a, on a libfoo.so that is a linker script;
+- `rename`: `#[link(name = "foo")]` renamed on the command line, `-l static=foo:bar`
+  (rustc links libbar.a);
+- `static_shadowed_by_so`: `-l static=foo` with an unrelated libfoo.so in the first
+  `-L` dir and the real libfoo.a in the second (rustc skips the .so);
+- `rlib_via_search`: not native code but the same hole: a prebuilt Rust rlib (compiled
+  by build.rs with $RUSTC from the number in foo.c) found by `extern crate prebuilt;`
+  through `cargo:rustc-link-search=crate=DIR` (bin mode only: cargo does not pass
+  `-L crate=` on to dependents);
 - `library_path`: `-l foo` found by the linker through LIBRARY_PATH.
 
 Mode `bin`: the package with build.rs is the binary itself. Mode `rlib`: the package
@@ -93,6 +102,17 @@ fn main() {
                 .unwrap();
             println!("cargo:rustc-link-arg={o}/sym.ld");
         }
+        "link_arg_version_script" => {
+            // Version 1 exports foo_exported from the executable, version 2 hides it.
+            let map = if number_in(&text) == "1" {
+                "{ global: foo_exported; local: *; };\n"
+            } else {
+                "{ local: *; };\n"
+            };
+            fs::write(out.join("exports.map"), map).unwrap();
+            println!("cargo:rustc-link-arg=-Wl,--export-dynamic");
+            println!("cargo:rustc-link-arg=-Wl,--version-script={o}/exports.map");
+        }
         "verbatim" => {
             search();
             println!("cargo:rustc-link-lib=static:+verbatim=libfoo.a");
@@ -134,6 +154,43 @@ fn main() {
                 println!("cargo:rustc-link-lib=dylib=foo");
             }
         }
+        "rename" => {
+            fs::rename(&archive, out.join("libbar.a")).unwrap();
+            search();
+            println!("cargo:rustc-link-lib=static=foo:bar");
+        }
+        "static_shadowed_by_so" => {
+            // rustc takes libfoo.a from the second dir; the first holds an unrelated,
+            // never-changing libfoo.so.
+            let (first, second) = (out.join("first"), out.join("second"));
+            fs::create_dir_all(&first).unwrap();
+            fs::create_dir_all(&second).unwrap();
+            let other = out.join("other.c");
+            fs::write(&other, "int foo_unrelated(void) { return 0; }\n").unwrap();
+            run(Command::new("cc")
+                .args(["-shared", "-fPIC"])
+                .arg(&other)
+                .arg("-o")
+                .arg(first.join("libfoo.so")));
+            fs::rename(&archive, second.join("libfoo.a")).unwrap();
+            println!("cargo:rustc-link-search=native={}", first.display());
+            println!("cargo:rustc-link-search=native={}", second.display());
+            println!("cargo:rustc-link-lib=static=foo");
+        }
+        "rlib_via_search" => {
+            // A prebuilt Rust library, found by `extern crate` through `-L crate=`.
+            let dir = out.join("prebuilt");
+            fs::create_dir_all(&dir).unwrap();
+            let source = out.join("prebuilt.rs");
+            let body = format!("pub fn foo_value() -> i32 {{ {} }}\n", number_in(&text));
+            fs::write(&source, body).unwrap();
+            run(Command::new(env::var("RUSTC").unwrap())
+                .args(["--crate-type", "rlib", "--crate-name", "prebuilt", "--edition", "2021"])
+                .arg("--out-dir")
+                .arg(&dir)
+                .arg(&source));
+            println!("cargo:rustc-link-search=crate={}", dir.display());
+        }
         "dylib_linker_script" => {
             let implementation = out.join("libfoo_impl.a");
             fs::rename(&archive, &implementation).unwrap();
@@ -153,6 +210,7 @@ LINK_ATTRIBUTES = {
     "link_attr_static": '#[link(name = "foo", kind = "static")]',
     "link_attr_no_bundle": '#[link(name = "foo", kind = "static", modifiers = "-bundle")]',
     "link_attr_dylib_soname": '#[link(name = "foo")]',
+    "rename": '#[link(name = "foo", kind = "static")]',
 }
 DECLARATIONS = {
     **{
@@ -165,6 +223,21 @@ DECLARATIONS = {
     "    unsafe { core::ptr::addr_of!(foo_value_sym) as usize as i32 }\n"
     "}\n",
 }
+DECLARATIONS["rlib_via_search"] = (
+    "extern crate prebuilt;\nfn native_value() -> i32 { prebuilt::foo_value() }\n"
+)
+DECLARATIONS["link_arg_version_script"] = """\
+extern "C" {
+    fn dlsym(handle: *mut std::ffi::c_void, symbol: *const u8) -> *mut std::ffi::c_void;
+}
+#[no_mangle]
+pub extern "C" fn foo_exported() -> i32 { 0 }
+fn native_value() -> i32 {
+    let name = b"foo_exported\\0".as_ptr();
+    let exported = unsafe { !dlsym(std::ptr::null_mut(), name).is_null() };
+    (if exported { 1 } else { 2 }) + foo_exported()
+}
+"""
 DEFAULT_DECLARATION = (
     'extern "C" { fn foo_value() -> i32; }\nfn native_value() -> i32 { unsafe { foo_value() } }\n'
 )
@@ -185,13 +258,19 @@ CASES = [
     ("link_arg_dash_l", "bin"),
     ("link_arg_script_input", "bin"),
     ("link_arg_script_symbol", "bin"),
+    ("link_arg_version_script", "bin"),
     ("verbatim", "bin"),
     ("verbatim", "rlib"),
     ("no_bundle", "rlib"),
     ("dylib_soname", "rlib"),
+    ("rename", "bin"),
+    ("rename", "rlib"),
+    ("static_shadowed_by_so", "bin"),
+    ("static_shadowed_by_so", "rlib"),
     ("dylib_beside_static", "bin"),
     ("dylib_linker_script", "bin"),
     ("dylib_linker_script", "rlib"),
+    ("rlib_via_search", "bin"),
     ("library_path", "bin"),
     ("library_path", "rlib"),
 ]

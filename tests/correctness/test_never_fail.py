@@ -129,7 +129,7 @@ def test_a_broken_environment_value_never_fails_the_build(
     result = subprocess.run(
         ["cargo", "build", "--target-dir", str(target)],
         cwd=root,
-        env=env,  # type: ignore[arg-type]
+        env=env,
         capture_output=True,
         timeout=120,
     )
