@@ -49,25 +49,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep passing scenarios' dirs too")
     parser.add_argument("--quiet", action="store_true", help="one line per scenario, no steps")
     parser.add_argument("--plan", action="store_true", help="print the steps, build nothing")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=edits.KINDS,
+        metavar="KIND",
+        help="leave this kind of step out (repeatable), e.g. to look past a known bug; "
+        f"kinds: {', '.join(edits.KINDS)}",
+    )
     args = parser.parse_args(argv)
     if not args.seed and not args.fuzz_seconds:
         parser.error("give --seed N (repeatable) or --fuzz-seconds S")
     args.steps = args.steps or (FUZZ_STEPS if args.fuzz_seconds else DEFAULT_STEPS)
+    args.skip = frozenset(args.skip)
     return args
 
 
-def print_plan(seeds: list[int], steps: int) -> None:
+def print_plan(seeds: list[int], steps: int, skip: frozenset[str]) -> None:
     for seed in seeds:
         spec = generator.generate(seed)
         print(f"seed {seed}: {spec.describe()}")
-        for index, step in enumerate(edits.plan(spec, steps)):
+        for index, step in enumerate(edits.plan(spec, steps, skip)):
             print(f"  {index}: {step.describe()}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.plan:
-        print_plan(args.seed or [], args.steps)
+        print_plan(args.seed or [], args.steps, args.skip)
         return 0
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="difftest-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     def one(seed: int) -> None:
         scenario_dir = workdir / f"seed-{seed}"
         shutil.rmtree(scenario_dir, ignore_errors=True)
-        result = run_scenario(seed, args.steps, scenario_dir, log)
+        result = run_scenario(seed, args.steps, scenario_dir, log, args.skip)
         results.append(result)
         verdict = f"DIFFERS at step {result.failure.step}" if result.failure else "same"
         print(

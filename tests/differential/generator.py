@@ -57,6 +57,8 @@ class Crate:
     uses_pm: bool = False
     hook: bool = False  # invokes pmac::compile_hook!() (the swap-during-compile step)
     out_dir_value: bool = False  # keeps env!("OUT_DIR") as a value
+    path_in_code: bool = False  # the generated code holds a path into OUT_DIR
+    path_in_env: bool = False  # reads a path into OUT_DIR from a rustc-env value
     natives: list[str] = field(default_factory=list)
 
     @property
@@ -94,6 +96,8 @@ class Spec:
             for flag in ("feature", "manifest_dir", "exports_macro", "uses_pm", "hook"):
                 traits += [flag] if getattr(crate, flag) else []
             traits += ["out_dir_value"] if crate.out_dir_value else []
+            traits += ["path_in_code"] if crate.path_in_code else []
+            traits += ["path_in_env"] if crate.path_in_env else []
             traits += [f"macros_from={crate.macro_from}"] if crate.macro_from else []
             traits += [f"natives={','.join(crate.natives)}"] if crate.natives else []
             parts.append(f"{crate.name}({' '.join(traits)})")
@@ -120,7 +124,14 @@ def generate(seed: int) -> Spec:
             setattr(rng.choice(plain), flag, True)
     next(crate for crate in libraries if crate.uses_pm).hook = True
     for crate in gens:
-        crate.out_dir_value = rng.random() < 0.3
+        crate.out_dir_value = rng.random() < 0.25
+        crate.path_in_code = rng.random() < 0.4
+        crate.path_in_env = rng.random() < 0.6
+    # At least one uses OUT_DIR the usual way: only to include! generated code that holds
+    # no path (its env values still do).
+    if all(crate.out_dir_value or crate.path_in_code for crate in gens):
+        neutral = rng.choice(gens)
+        neutral.out_dir_value = neutral.path_in_code = False
 
     exporter = rng.choice(plain)
     exporter.exports_macro = True
@@ -133,6 +144,7 @@ def generate(seed: int) -> Spec:
         if mode != "link-arg":
             rng.choice(gens).natives.append(native)
     app = Crate("app", "app", deps=[crate.name for crate in libraries], natives=["nat_linkarg"])
+    app.path_in_code = True
     app.macro_from = exporter.name
     pmac = Crate("pmac", "pmac")
     bins = ["app", "tool"] if rng.random() < 0.6 else ["app"]
@@ -270,6 +282,10 @@ def _native_lines(crate: Crate) -> str:
 
 def _gen_lib_rs(crate: Crate) -> str:
     lines = _native_lines(crate)
+    if crate.path_in_env:
+        lines += t.fill(t.PATH_IN_ENV_LINES, name=crate.name, env=crate.name.upper())
+    if crate.path_in_code:
+        lines += t.fill(t.PATH_IN_CODE_LINES, name=crate.name)
     if crate.out_dir_value:
         lines += t.fill(t.OUT_DIR_VALUE_LINES, name=crate.name)
     return t.fill(
@@ -293,6 +309,7 @@ def _build_rs(crate: Crate, params: Params) -> str:
         word=params[f"{crate.name}.word"],
         env=crate.name.upper(),
         cfg=f"{crate.name}_even",
+        path_in_code=str(crate.path_in_code).lower(),
         natives=natives,
     )
 

@@ -55,13 +55,15 @@ class Failure:
     seed: int
     step: int  # index of the step after which the outputs differed
     steps: list[Step]
+    skip: frozenset[str]
     spec: Spec
     workdir: Path
     difference: Difference
 
     @property
     def reproduce(self) -> str:
-        return f"python -m tests.differential --seed {self.seed} --steps {self.step + 1}"
+        skip = "".join(f" --skip {kind}" for kind in sorted(self.skip))
+        return f"python -m tests.differential --seed {self.seed} --steps {self.step + 1}{skip}"
 
     def summary(self) -> str:
         step = self.steps[self.step]

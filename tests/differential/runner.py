@@ -80,10 +80,18 @@ def find_buildcache() -> str:
 
 
 class Scenario:
-    def __init__(self, seed: int, steps: int, workdir: Path, log: Log = print) -> None:
+    def __init__(
+        self,
+        seed: int,
+        steps: int,
+        workdir: Path,
+        log: Log = print,
+        skip: frozenset[str] = frozenset(),
+    ) -> None:
         self.seed = seed
+        self.skip = skip
         self.spec: Spec = generate(seed)
-        self.steps = edits.plan(self.spec, steps)
+        self.steps = edits.plan(self.spec, steps, skip)
         self.state: State = edits.initial_state(self.spec)
         self.workdir = workdir
         self.log = log
@@ -348,7 +356,9 @@ class Scenario:
             try:
                 self.run_step(index, step)
             except Difference as difference:
-                failure = Failure(self.seed, index, self.steps, self.spec, self.workdir, difference)
+                failure = Failure(
+                    self.seed, index, self.steps, self.skip, self.spec, self.workdir, difference
+                )
             except HarnessError as error:
                 where = f"seed {self.seed}, step {index} ({step.describe()}), in {self.workdir}"
                 raise HarnessError(f"{where}: {error}") from None
@@ -365,5 +375,7 @@ class Scenario:
         )  # fmt: skip
 
 
-def run_scenario(seed: int, steps: int, workdir: Path, log: Log = print) -> ScenarioResult:
-    return Scenario(seed, steps, workdir, log).run()
+def run_scenario(
+    seed: int, steps: int, workdir: Path, log: Log = print, skip: frozenset[str] = frozenset()
+) -> ScenarioResult:
+    return Scenario(seed, steps, workdir, log, skip).run()

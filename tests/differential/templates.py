@@ -155,13 +155,19 @@ pub fn summary() -> Vec<String> {
     let mut lines = vec![format!("@NAME@ value={}", value())];
     lines.push(format!("@NAME@ version={}", env!("CARGO_PKG_VERSION")));
     lines.push(format!("@NAME@ word={}", env!("@ENV@_WORD")));
-    lines.push(format!("@NAME@ data_path={DATA_PATH}"));
-    lines.push(format!("@NAME@ data={}", read(DATA_PATH)));
-    lines.push(format!("@NAME@ env_path={}", env!("@ENV@_DATA")));
-    lines.push(format!("@NAME@ env_data={}", read(env!("@ENV@_DATA"))));
     lines.push(format!("@NAME@ even={}", cfg!(@CFG@)));
 @LINES@    lines
 }
+"""
+# Only for crates that read the path of a file in OUT_DIR from an env value.
+PATH_IN_ENV_LINES = """\
+    lines.push(format!("@NAME@ env_path={}", env!("@ENV@_DATA")));
+    lines.push(format!("@NAME@ env_data={}", read(env!("@ENV@_DATA"))));
+"""
+# Only for crates whose build script writes the OUT_DIR path into the generated code.
+PATH_IN_CODE_LINES = """\
+    lines.push(format!("@NAME@ data_path={DATA_PATH}"));
+    lines.push(format!("@NAME@ data={}", read(DATA_PATH)));
 """
 OUT_DIR_VALUE_LINES = '    lines.push(format!("@NAME@ out_dir={}", env!("OUT_DIR")));\n'
 
@@ -198,10 +204,10 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let data = out.join("data.txt");
     fs::write(&data, format!("@NAME@ data {}\\n", GEN_CONST * 3)).unwrap();
-    let code = format!(
-        "pub const GEN_CONST: i64 = {GEN_CONST};\\npub const DATA_PATH: &str = {:?};\\n",
-        data.display().to_string()
-    );
+    let mut code = format!("pub const GEN_CONST: i64 = {GEN_CONST};\\n");
+    if @PATH_IN_CODE@ {
+        code += &format!("pub const DATA_PATH: &str = {:?};\\n", data.display().to_string());
+    }
     fs::write(out.join("gen.rs"), code).unwrap();
     println!("cargo:rustc-env=@ENV@_WORD={GEN_WORD}");
     println!("cargo:rustc-env=@ENV@_DATA={}", data.display());
