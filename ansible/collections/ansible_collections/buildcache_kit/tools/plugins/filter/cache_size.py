@@ -13,6 +13,12 @@ _REPOSITORY = Path(__file__).resolve().parents[7]
 
 
 def _load_sizes():  # type: ignore[no-untyped-def]
+    try:  # installed (or already imported): use that one, never a second copy
+        from buildcache import sizes
+
+        return sizes
+    except ImportError:
+        pass
     root = _REPOSITORY / "buildcache"
     modules = {}
     for name in ("errors", "sizes"):
