@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from buildcache.cache.atomic import atomic_write
+from buildcache.cache.atomic import TEMP_PREFIX, atomic_write
 
 TAG_NAME = "CACHEDIR.TAG"
 TAG_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
@@ -23,6 +23,11 @@ TAG_TEXT = (
 )
 # What a cache of an earlier buildcache held at its top level (shards 0-f and these).
 _LEGACY_NAMES = frozenset("0123456789abcdef") | {"rustc", "outputs", "crates"}
+
+
+def _only_buildcache_names(names: list[str]) -> bool:
+    """True for an empty dir or a cache of an earlier buildcache (adopted, then marked)."""
+    return all(name in _LEGACY_NAMES or name.startswith(TEMP_PREFIX) for name in names)
 
 
 class NotOurs(Exception):
@@ -50,7 +55,7 @@ def claim(cache_dir: str) -> None:
     except (FileNotFoundError, NotADirectoryError):
         os.makedirs(cache_dir, exist_ok=True)  # OSError when it cannot be: the caller's
         names = os.listdir(cache_dir)
-    if not all(name in _LEGACY_NAMES or name.startswith(".tmp-") for name in names):
+    if not _only_buildcache_names(names):
         raise NotOurs(
             f"{cache_dir} holds files that are not buildcache's and has no {TAG_NAME} "
             "naming buildcache; point BUILDCACHE_DIR at a new or empty directory"
@@ -68,7 +73,7 @@ def refusal(cache_dir: str) -> str | None:
         names = os.listdir(cache_dir)
     except OSError as error:
         return f"{cache_dir} cannot be read ({error.strerror})"
-    if all(name in _LEGACY_NAMES or name.startswith(".tmp-") for name in names):
+    if _only_buildcache_names(names):
         return None
     return (
         f"{cache_dir} is not a buildcache cache (no {TAG_NAME} naming buildcache) and holds "

@@ -27,7 +27,9 @@ import os
 import time
 
 from buildcache.cache import counters, store
-from buildcache.config import Config
+from buildcache.cache.file_digests import WRITTEN
+from buildcache.config import Config, load_config
+from buildcache.errors import ConfigError
 from buildcache.wrapper.call_log import log_call
 from buildcache.wrapper.messages import warn
 from buildcache.wrapper.rustc_args import NotCacheable, RustcCall, parse_rustc_args
@@ -50,9 +52,6 @@ def run_wrapper(argv: list[str], ran: RustcRan) -> int:
     started = time.perf_counter()
     rustc, args = argv[0], argv[1:]
     crate = _crate_name_of(args)
-    from buildcache.config import load_config
-    from buildcache.errors import ConfigError
-
     try:
         config = load_config()
     except ConfigError as error:
@@ -190,8 +189,6 @@ def _compile_with_cache(
 def _count(config: Config, key: str | None, deltas: dict[str, int]) -> dict[str, int] | None:
     """Best-effort stats update: a stats failure must not turn into a build failure."""
     shard = store.shard_of(key) if key else counters.SHARDS[os.getpid() % len(counters.SHARDS)]
-    from buildcache.cache.file_digests import WRITTEN
-
     deltas = {**deltas, "bytes": deltas.get("bytes", 0) + WRITTEN[0]}
     deltas["files"] = deltas.get("files", 0) + WRITTEN[1]
     WRITTEN[0] = WRITTEN[1] = 0
