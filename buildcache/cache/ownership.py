@@ -22,7 +22,8 @@ TAG_TEXT = (
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
 # What a cache of an earlier buildcache held at its top level (shards 0-f and these).
-_LEGACY_NAMES = frozenset("0123456789abcdef") | {"rustc", "outputs", "crates"}
+# The tag itself is ours too: a damaged one (bit rot) is rewritten, not a reason to refuse.
+_LEGACY_NAMES = frozenset("0123456789abcdef") | {"rustc", "outputs", "crates", TAG_NAME}
 
 
 def _only_buildcache_names(names: list[str]) -> bool:

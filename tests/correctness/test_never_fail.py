@@ -10,7 +10,6 @@ BUILDCACHE_CONFIG names, or the system file), or one broken value in the environ
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -172,18 +171,18 @@ def _release_fifo_readers(fifo: Path) -> None:
         os.close(fd)
 
 
-def _nobody_can_run_cargo() -> bool:
-    cargo_path = shutil.which("cargo")
-    setpriv = shutil.which("setpriv")
-    if not (cargo_path and setpriv):
-        return False
-    probe = subprocess.run(
-        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", cargo_path, "--version"],
-        capture_output=True,
-    )
-    return probe.returncode == 0
+TYPOS = [
+    ["stat"],
+    ["stat", "--json"],
+    ["stast"],
+    ["status"],
+    ["trimm", "--max-size", "1G"],
+    ["sweeep", "--time", "7"],
+    ["clean"],
+]
 
 
+@pytest.mark.parametrize("argv", TYPOS, ids=[" ".join(a) for a in TYPOS])
 def test_a_mistyped_subcommand_is_an_error_not_a_program_run(
     tmp_path: Path, argv: list[str]
 ) -> None:

@@ -18,7 +18,7 @@ from .runner import run_scenario
 pytestmark = pytest.mark.cargo
 
 CI_SEEDS = (1, 2, 3, 4)
-CI_STEPS = 8
+CI_STEPS = 14
 
 
 @pytest.mark.parametrize("seed", CI_SEEDS)
