@@ -15,29 +15,34 @@ import os
 import sys
 
 from buildcache.commands import COMMAND_NAMES
+from buildcache.wrapper.compilers import is_c_family_name, is_rustc_name
 
 # Words that start the CLI rather than name a compiler.
 CLI_WORDS = frozenset(COMMAND_NAMES) | {"help", "version"}
 # Arguments that only a compiler call carries (cargo's probes and compiles).
-_COMPILER_ARGS = frozenset({"-vV", "-V", "--version", "-"})
+_COMPILER_ARGS = frozenset({"-vV", "-V", "--version", "-", "-c"})
 _COMPILER_ARG_PREFIXES = ("--crate-name", "--print")
+_SOURCE_SUFFIXES = (".rs", ".c", ".cc", ".cpp", ".cxx", ".c++", ".C", ".S", ".s", ".m", ".mm")
 
 
 def is_wrapper_call(argv: list[str]) -> bool:
     """True when argv looks like `buildcache <compiler> ...` as cargo calls it.
 
     A bare word that is not a command counts as a compiler only when it is named
-    like rustc or is followed by compiler arguments: `buildcache stat` is a typo
-    of `stats`, not a request to run /usr/bin/stat."""
+    like rustc or a C compiler (cc-rs calls `buildcache cc -c x.c`) or is followed
+    by compiler arguments: `buildcache stat` is a typo of `stats`, not a request to
+    run /usr/bin/stat."""
     if len(argv) < 2:
         return False
     first = argv[1]
     if first.startswith("-") or first in CLI_WORDS:
         return False
-    if "/" in first or "rustc" in first or "clippy-driver" in first:
+    if "/" in first or is_rustc_name(first) or is_c_family_name(first, os.environ):
         return True
     return any(
-        arg in _COMPILER_ARGS or arg.startswith(_COMPILER_ARG_PREFIXES) or arg.endswith(".rs")
+        arg in _COMPILER_ARGS
+        or arg.startswith(_COMPILER_ARG_PREFIXES)
+        or arg.endswith(_SOURCE_SUFFIXES)
         for arg in argv[2:]
     )
 

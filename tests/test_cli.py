@@ -152,6 +152,11 @@ def test_every_command_name_has_its_module() -> None:
         (["buildcache", "/usr/bin/rustc", "-vV"], True),
         (["buildcache", "rustc", "-"], True),  # Debian's cargo passes a bare name
         (["buildcache", "my-compiler", "--crate-name", "x"], True),
+        (["buildcache", "cc", "-O0", "-c", "src/x.c", "-o", "x.o"], True),  # cc-rs
+        (["buildcache", "x86_64-linux-gnu-gcc-12", "-E", "x.c"], True),
+        (["buildcache", "clang++-16", "-std=c++17"], True),
+        (["buildcache", "c++", "--version"], True),
+        (["buildcache", "my-cc", "-O2", "-c", "x.c"], True),  # unknown name, compile args
         (["buildcache", "stat", "file"], False),
         (["buildcache", "stats"], False),
         (["buildcache", "--show-stats"], False),
@@ -161,3 +166,12 @@ def test_what_counts_as_a_compiler_call(argv: list[str], expected: bool) -> None
     from buildcache.main import is_wrapper_call
 
     assert is_wrapper_call(argv) is expected
+
+
+def test_a_compiler_named_by_cc_counts_as_a_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildcache.main import is_wrapper_call
+
+    argv = ["buildcache", "weird-compiler", "-O2"]
+    assert not is_wrapper_call(argv)
+    monkeypatch.setenv("CC_x86_64_unknown_linux_gnu", "ccache /opt/bin/weird-compiler -m64")
+    assert is_wrapper_call(argv)
