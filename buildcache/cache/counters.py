@@ -26,6 +26,15 @@ EVENT_COUNTERS = (
     "corrupt",  # cache files that failed verification and were removed
     "disabled",  # calls made while BUILDCACHE_DISABLE was on
     "evictions",  # files removed to respect the size cap
+    # The same events for C/C++ object compiles (cc-rs sends them through the wrapper).
+    "c_requests",
+    "c_hits",
+    "c_misses",
+    "c_non_cacheable",
+    "c_errors",
+    "c_compile_failed",
+    "c_not_stored",
+    "c_disabled",
 )
 SIZE_COUNTERS = ("bytes", "files")
 ALL_COUNTERS = EVENT_COUNTERS + SIZE_COUNTERS

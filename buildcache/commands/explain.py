@@ -23,6 +23,10 @@ def _describe(item: dict[str, object]) -> str:
     kind, name, change = item["kind"], item["name"], item["change"]
     if kind == "rustc":
         return "the compiler changed (rustc -vV or its sysroot)"
+    if kind == "compiler":
+        return "the C/C++ compiler changed (another program, or its bytes)"
+    if kind == "cwd":
+        return f"working directory: {item['old']} -> {item['new']}"
     if kind == "source":
         return f"source file {name}: {'content changed' if change == 'changed' else change}"
     if kind == "env":

@@ -7,15 +7,18 @@ import argparse
 from buildcache.config import load_config
 from buildcache.sizes import format_size
 
-LABELS = (
+# Counted for rustc and for C/C++ apart: shown side by side, as sccache does.
+PER_COMPILER_LABELS = (
     ("requests", "Requests"),
     ("hits", "  Hits"),
     ("misses", "  Misses"),
     ("non_cacheable", "  Not cacheable"),
-    ("errors", "  Errors (ran rustc uncached)"),
+    ("errors", "  Errors (compiler ran uncached)"),
     ("compile_failed", "  Failed to compile (not stored)"),
     ("disabled", "  While disabled"),
     ("not_stored", "Misses not stored (inputs changed)"),
+)
+CACHE_LABELS = (
     ("corrupt", "Corrupt cache files removed"),
     ("evictions", "Files evicted for the size cap"),
 )
@@ -48,10 +51,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return 0
+    c_cxx = summary["c_cxx"]
+    assert isinstance(c_cxx, dict)
     print(f"{'Cache directory':<36} {summary['cache_dir']}")
-    for key, label in LABELS:
+    print(f"{'':<36} {'Rust':>10} {'C/C++':>10}")
+    for key, label in PER_COMPILER_LABELS:
+        print(f"{label:<36} {summary[key]:>10} {c_cxx[key]:>10}")
+    rates = [float(part["hit_rate"]) * 100 for part in (summary, c_cxx)]  # type: ignore[arg-type]
+    print(f"{'Hit rate':<36} {rates[0]:>9.1f}% {rates[1]:>9.1f}%")
+    for key, label in CACHE_LABELS:
         print(f"{label:<36} {summary[key]:>10}")
-    print(f"{'Hit rate':<36} {float(summary['hit_rate']) * 100:>9.1f}%")  # type: ignore[arg-type]
     size, cap = int(summary["cache_bytes"]), int(summary["max_bytes"])  # type: ignore[call-overload]
     used = f"{format_size(size)} / {format_size(cap)} ({size / cap * 100:.1f}%)"
     print(f"{'Cache size':<36} {used:>10}")

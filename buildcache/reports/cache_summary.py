@@ -47,5 +47,21 @@ def summarize_cache(config: Config) -> dict[str, object]:
         "disabled": totals["disabled"],
         "evictions": totals["evictions"],
         "cache_dir": config.cache_dir,
+        "c_cxx": c_family_summary(totals),
     }
     return summary
+
+
+# The C/C++ object compiles' own counters, under the names rustc's use at the top level.
+C_FAMILY_KEYS = (
+    "requests", "hits", "misses", "non_cacheable", "errors", "compile_failed", "not_stored",
+    "disabled",
+)  # fmt: skip
+
+
+def c_family_summary(totals: dict[str, int]) -> dict[str, object]:
+    """`c_cxx` in `stats --json`: C/C++ requests apart from rustc's (the top-level keys)."""
+    section: dict[str, object] = {name: totals["c_" + name] for name in C_FAMILY_KEYS}
+    lookups = totals["c_hits"] + totals["c_misses"]
+    section["hit_rate"] = round(totals["c_hits"] / lookups, 4) if lookups else 0.0
+    return section

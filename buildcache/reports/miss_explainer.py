@@ -85,6 +85,7 @@ def differences(old: Record, new: Record) -> list[Difference]:
     found += _diff_named(
         "native library", _pairs(old_in.get("native")), _pairs(new_in.get("native"))
     )
+    found += _c_family_differences(old_in, new_in)
     for name in ("linker", "link_env"):
         if old_in.get(name) != new_in.get(name):
             found.append({"kind": "linker", "name": name, "change": "changed"})
@@ -92,6 +93,22 @@ def differences(old: Record, new: Record) -> list[Difference]:
         if item["kind"] in ("source", "extern", "native library") and item["change"] == "changed":
             item.pop("old", None)
             item.pop("new", None)
+    return found
+
+
+def _c_family_differences(old: dict[str, object], new: dict[str, object]) -> list[Difference]:
+    """The inputs only a C/C++ object compile has (c_family/compile.py)."""
+    found: list[Difference] = []
+    if old.get("compiler") != new.get("compiler"):
+        found.append({"kind": "compiler", "name": "C/C++ compiler", "change": "changed"})
+    if old.get("preprocessed") != new.get("preprocessed"):
+        name = f"{new.get('source')} after preprocessing (the source or a header it includes)"
+        found.append({"kind": "source", "name": name, "change": "changed"})
+    if old.get("cwd") != new.get("cwd"):
+        found.append(
+            {"kind": "cwd", "name": "working directory", "change": "changed",
+             "old": old.get("cwd"), "new": new.get("cwd")}
+        )  # fmt: skip
     return found
 
 

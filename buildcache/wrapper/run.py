@@ -26,11 +26,12 @@ from __future__ import annotations
 import os
 import time
 
-from buildcache.cache import counters, store
-from buildcache.cache.file_digests import WRITTEN
+from buildcache.cache import store
 from buildcache.config import Config, load_config
 from buildcache.errors import ConfigError
 from buildcache.wrapper.call_log import log_call
+from buildcache.wrapper.compilers import is_c_family_name
+from buildcache.wrapper.counting import count_call
 from buildcache.wrapper.messages import warn
 from buildcache.wrapper.rustc_args import NotCacheable, RustcCall, parse_rustc_args
 from buildcache.wrapper.rustc_process import exec_rustc
@@ -51,7 +52,8 @@ def run_wrapper(argv: list[str], ran: RustcRan) -> int:
     rustc unchanged unless `ran` says it already did."""
     started = time.perf_counter()
     rustc, args = argv[0], argv[1:]
-    crate = _crate_name_of(args)
+    c_family = is_c_family_name(rustc, os.environ)
+    crate = _c_source_name(args) if c_family else _crate_name_of(args)
     try:
         config = load_config()
     except ConfigError as error:
@@ -71,8 +73,12 @@ def run_wrapper(argv: list[str], ran: RustcRan) -> int:
     except OSError as error:  # cannot even create the cache dir: nowhere to count it
         finish("error", f"cache dir unusable: {error}")
         return exec_rustc(rustc, args)
+    if c_family:  # cc-rs's `buildcache cc -c x.c`: counted and cached apart from rustc
+        from buildcache.wrapper.c_family.compile import compile_c
+
+        return compile_c(config, rustc, args, ran, finish)
     if config.disabled:
-        _count(config, None, {"requests": 1, "disabled": 1})
+        count_call(config, None, {"requests": 1, "disabled": 1})
         finish("disabled")
         return exec_rustc(rustc, args)
     try:
@@ -80,7 +86,7 @@ def run_wrapper(argv: list[str], ran: RustcRan) -> int:
             raise NotCacheable("another wrapper (RUSTC_WORKSPACE_WRAPPER) comes next")
         call = parse_rustc_args(args)
     except NotCacheable as reason:
-        _count(config, None, {"requests": 1, "non_cacheable": 1})
+        count_call(config, None, {"requests": 1, "non_cacheable": 1})
         finish("non_cacheable", str(reason))
         return exec_rustc(rustc, args)
     try:
@@ -88,11 +94,11 @@ def run_wrapper(argv: list[str], ran: RustcRan) -> int:
     except KeyboardInterrupt:
         return 130
     except NotCacheable as reason:  # an input the key cannot cover, found while keying
-        _count(config, None, {"requests": 1, "non_cacheable": 1})
+        count_call(config, None, {"requests": 1, "non_cacheable": 1})
         finish("non_cacheable", str(reason))
         return exec_rustc(rustc, args)
     except BaseException as error:  # noqa: BLE001 - the cache must never fail a build
-        _count(config, None, {"requests": 1, "errors": 1})
+        count_call(config, None, {"requests": 1, "errors": 1})
         finish("error", f"{type(error).__name__}: {error}")
         raise
 
@@ -131,7 +137,7 @@ def _compile_with_cache(
         if entry is not None:
             store.touch_manifest(cache_dir, base_key)
             restore(entry, call, cache_dir)
-            _count(config, result_key, {"requests": 1, "hits": 1, "corrupt": corrupt})
+            count_call(config, result_key, {"requests": 1, "hits": 1, "corrupt": corrupt})
             finish("hit")
             return 0
 
@@ -151,7 +157,7 @@ def _compile_with_cache(
         # Not a miss: nothing could have been stored. Build scripts probe the compiler
         # with snippets meant to fail; counting those as misses would make a fully
         # cached rebuild look like it missed.
-        _count(config, base_key, {"requests": 1, "compile_failed": 1, "corrupt": corrupt})
+        count_call(config, base_key, {"requests": 1, "compile_failed": 1, "corrupt": corrupt})
         finish("compile_failed", f"rustc exited {exit_code}")
         return exit_code
 
@@ -163,10 +169,12 @@ def _compile_with_cache(
             config, call, inputs, base_key, described, stdout, stderr
         )
     except NotStorable as reason:
-        _count(config, base_key, {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt})
+        count_call(
+            config, base_key, {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt}
+        )
         finish("miss", f"not stored: {reason}")
         return 0
-    shard_values = _count(
+    shard_values = count_call(
         config,
         key,
         {
@@ -186,20 +194,6 @@ def _compile_with_cache(
     return 0
 
 
-def _count(config: Config, key: str | None, deltas: dict[str, int]) -> dict[str, int] | None:
-    """Best-effort stats update: a stats failure must not turn into a build failure."""
-    shard = store.shard_of(key) if key else counters.SHARDS[os.getpid() % len(counters.SHARDS)]
-    deltas = {**deltas, "bytes": deltas.get("bytes", 0) + WRITTEN[0]}
-    deltas["files"] = deltas.get("files", 0) + WRITTEN[1]
-    WRITTEN[0] = WRITTEN[1] = 0
-    try:
-        return counters.update_shard(
-            config.cache_dir, shard, {k: v for k, v in deltas.items() if v}
-        )
-    except Exception:  # noqa: BLE001
-        return None
-
-
 def _is_chained_wrapper(first_arg: str) -> bool:
     if first_arg.startswith("-") or first_arg.endswith(".rs"):
         return False
@@ -212,4 +206,12 @@ def _crate_name_of(args: list[str]) -> str:
             return args[index + 1]
         if arg.startswith("--crate-name="):
             return arg[len("--crate-name=") :]
+    return "-"
+
+
+def _c_source_name(args: list[str]) -> str:
+    """The C call's source file name, which stands for the crate in logs and explain."""
+    for arg in reversed(args):
+        if not arg.startswith("-") and "." in os.path.basename(arg):
+            return os.path.basename(arg)
     return "-"

@@ -1,0 +1,210 @@
+"""One C/C++ object compile through the cache: key, hit, or compile and store.
+
+The key (format, compiler identity, every argument, the working directory, the
+environment variables the compiler reads, and the digest of the preprocessed
+source: see preprocess.py) names the entry directly; there is no manifest, since
+preprocessing already tells us everything the compile will read. The working
+directory is keyed because it reaches the object's debug info (DW_AT_comp_dir) and
+relative paths; the output paths are keyed because a dependency file names them.
+
+The entry lives in the same store as rustc's (same size cap, checksums, eviction)
+and the call is counted in the `c_*` counters, apart from rustc's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from buildcache.cache import store
+from buildcache.cache.digests import sha256, text_digest
+from buildcache.cache.file_digests import content_digest
+from buildcache.wrapper.c_family.arguments import CCall, parse_c_args
+from buildcache.wrapper.c_family.preprocess import (
+    check_all_inputs_visible,
+    files_entered,
+    run_preprocessor,
+)
+from buildcache.wrapper.counting import count_call
+from buildcache.wrapper.messages import write_stream
+from buildcache.wrapper.rustc_args import NotCacheable
+from buildcache.wrapper.rustc_identity import locate_executable
+from buildcache.wrapper.rustc_process import exec_rustc, run_rustc_streaming
+
+TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from buildcache.config import Config
+    from buildcache.wrapper.run import RustcRan
+
+KEY_FORMAT = "buildcache-c-key-v1"
+# What gcc and clang read from the environment that can change an object or the
+# diagnostics replayed with it (include paths, the date, the driver's search, the
+# message language).
+KEYED_ENV = (
+    "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "SOURCE_DATE_EPOCH",
+    "GCC_EXEC_PREFIX", "COMPILER_PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES",
+    "GCC_COLORS",
+)  # fmt: skip
+# Make the compiler write files we would not restore.
+REFUSED_ENV = ("DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_COMPARE_DEBUG")
+
+
+class NotStorable(Exception):
+    """The compile succeeded, but what it read may not be what the key describes."""
+
+
+def compile_c(
+    config: Config, compiler: str, args: list[str], ran: RustcRan, finish: Callable[..., None]
+) -> int:
+    """Exceptions propagate to main.py's guard (the compiler runs unchanged unless `ran`
+    says it already did), after being counted as errors."""
+    if config.disabled:
+        count_call(config, None, {"c_requests": 1, "c_disabled": 1})
+        finish("disabled")
+        return exec_rustc(compiler, args)
+    try:
+        return _compile(config, compiler, args, ran, finish)
+    except KeyboardInterrupt:
+        return 130
+    except NotCacheable as reason:
+        count_call(config, None, {"c_requests": 1, "c_non_cacheable": 1})
+        finish("non_cacheable", str(reason))
+        return exec_rustc(compiler, args)
+    except BaseException as error:  # noqa: BLE001 - the cache must never fail a build
+        count_call(config, None, {"c_requests": 1, "c_errors": 1})
+        finish("error", f"{type(error).__name__}: {error}")
+        raise
+
+
+def _compile(
+    config: Config, compiler: str, args: list[str], ran: RustcRan, finish: Callable[..., None]
+) -> int:
+    from buildcache.wrapper.miss import compile_start_ns
+
+    environ = os.environ
+    for name in REFUSED_ENV:
+        if environ.get(name):
+            raise NotCacheable(f"{name} makes the compiler write another file")
+    call = parse_c_args(args)
+    cache_dir = config.cache_dir
+    started_ns = compile_start_ns()
+    status, text = run_preprocessor(compiler, call.preprocess_args)
+    if status != 0:
+        raise NotCacheable("the preprocessor failed; the compiler reports why")
+    check_all_inputs_visible(text)
+    inputs = _key_inputs(call, compiler, sha256(text).hexdigest(), cache_dir)
+    key = text_digest(*(f"{name}={value!r}" for name, value in inputs.items()))
+
+    corrupt = 0
+    try:
+        entry = store.load_entry(cache_dir, key)
+    except store.CorruptEntry:
+        entry, corrupt = None, 1
+    if entry is not None and _restore(entry, call):
+        count_call(config, key, {"c_requests": 1, "c_hits": 1, "corrupt": corrupt})
+        finish("hit")
+        return 0
+
+    exit_code, stdout, stderr = run_rustc_streaming(compiler, args)
+    ran.exit_code = exit_code
+    if exit_code != 0:
+        count_call(config, key, {"c_requests": 1, "c_compile_failed": 1, "corrupt": corrupt})
+        finish("compile_failed", f"compiler exited {exit_code}")
+        return exit_code
+    try:
+        _check_unchanged(files_entered(text), started_ns)
+        outputs = _collect_outputs(call)
+    except NotStorable as reason:
+        count_call(
+            config, key, {"c_requests": 1, "c_misses": 1, "c_not_stored": 1, "corrupt": corrupt}
+        )
+        finish("miss", f"not stored: {reason}")
+        return 0
+    added_bytes, added_files = store.save_entry(
+        cache_dir, key, store.Entry(outputs, stdout, stderr)
+    )
+    from buildcache.cache.journal import record_inputs
+
+    record_inputs(cache_dir, os.path.basename(call.source), key, inputs, [], [])
+    values = count_call(
+        config,
+        key,
+        {
+            "c_requests": 1,
+            "c_misses": 1,
+            "corrupt": corrupt,
+            "bytes": added_bytes,
+            "files": added_files,
+        },
+    )
+    if values is not None:
+        from buildcache.cache.eviction import clean_after_store
+
+        clean_after_store(cache_dir, store.shard_of(key), values["bytes"], config.max_bytes)
+    finish("miss")
+    return 0
+
+
+def _key_inputs(call: CCall, compiler: str, preprocessed: str, cache_dir: str) -> dict[str, object]:
+    """Everything the object can depend on. The compiler is keyed by the bytes of the
+    program its name resolves to (so switching `cc` from gcc to clang, or upgrading
+    it, changes the key), and by that path: gcc finds cc1 and as beside itself."""
+    program = os.path.realpath(locate_executable(compiler, os.environ.get("PATH", os.defpath)))
+    return {
+        "format": KEY_FORMAT,
+        "compiler": f"{program} {content_digest(cache_dir, program)}",
+        "args": call.args,
+        "cwd": os.getcwd(),
+        "env": [f"{name}={os.environ.get(name, '')}" for name in KEYED_ENV],
+        "language": call.language,
+        "source": call.source,
+        "preprocessed": preprocessed,
+    }
+
+
+def _restore(entry: store.Entry, call: CCall) -> bool:
+    """Write the object (and dependency file) and replay the compiler's output; False
+    when the entry does not hold what this call writes (then it is compiled)."""
+    files = {name: (mode, data) for name, mode, data in entry.outputs}
+    wanted = {"object": call.output}
+    if call.dep_file is not None:
+        wanted["depfile"] = call.dep_file
+    if set(files) != set(wanted):
+        return False
+    from buildcache.cache.atomic import atomic_write
+
+    for name, path in wanted.items():
+        mode, data = files[name]
+        atomic_write(path, data, mode=mode)
+    write_stream(sys.stdout, entry.stdout)
+    write_stream(sys.stderr, entry.stderr)
+    return True
+
+
+def _check_unchanged(paths: list[str], started_ns: int) -> None:
+    """Every file the preprocessor entered is older than the start of preprocessing:
+    one changed since may have been read with other contents by the compile."""
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            raise NotStorable(f"{path} vanished during the compile") from None
+        if max(info.st_ctime_ns, info.st_mtime_ns) >= started_ns:
+            raise NotStorable(f"{path} changed during the compile")
+
+
+def _collect_outputs(call: CCall) -> list[tuple[str, int, bytes]]:
+    outputs = []
+    for name, path in (("object", call.output), ("depfile", call.dep_file)):
+        if path is None:
+            continue
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            raise NotStorable(f"the compiler did not write {path}") from None
+        outputs.append((name, mode, data))
+    return outputs
