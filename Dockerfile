@@ -13,13 +13,6 @@ FROM ${BASE_IMAGE}
 ARG IMAGE_USER=dev
 ARG USER_UID=1000
 
-# The shared target dir and the cache live where named volumes are mounted
-# (see devcontainer/devcontainer.json). The playbook creates both owned by the
-# user, and a fresh named volume copies that ownership from the image. They are
-# exported too, so `docker image inspect` and every process see the same paths.
-ENV CARGO_TARGET_DIR=/var/cache/cargo-target \
-    BUILDCACHE_DIR=/var/cache/buildcache
-
 USER root
 
 COPY images/devcontainer/install-prerequisites.sh /tmp/buildcache-kit/
@@ -43,6 +36,17 @@ COPY pyproject.toml README.md /tmp/buildcache-kit/
 COPY buildcache /tmp/buildcache-kit/buildcache
 COPY ansible /tmp/buildcache-kit/ansible
 COPY images/devcontainer/wheelhouse.txt .cache/wheelhouse* /tmp/buildcache-kit/wheelhouse/
+
+# The shared target dir and the cache: where a CI job or `docker run` mounts
+# named volumes. The playbook creates both owned by the user (a fresh named
+# volume copies that ownership from the image) and writes the cache dir into
+# /etc/buildcache.conf for cron. They are exported too, so `docker image
+# inspect` and every process see the same paths. devcontainer.json builds with
+# BUILDCACHE_DIR under /workspaces, which a Codespace's full rebuild keeps while
+# it deletes volumes. Declared this late so the layers above are shared by both.
+ARG BUILDCACHE_DIR=/var/cache/buildcache
+ENV CARGO_TARGET_DIR=/var/cache/cargo-target \
+    BUILDCACHE_DIR=$BUILDCACHE_DIR
 RUN set -eu; kit=/tmp/buildcache-kit; \
     if ls "$kit"/wheelhouse/buildcache-*.whl >/dev/null 2>&1; then \
       offline="--no-index --find-links $kit/wheelhouse"; \

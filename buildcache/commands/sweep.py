@@ -118,7 +118,7 @@ def _iso(timestamp: float) -> str:
 def summarize_sweep(
     reports: list[Any], *, dry_run: bool, days: float | None, max_bytes: int | None
 ) -> dict[str, Any]:
-    """The stable JSON shape (documented in the README)."""
+    """The stable JSON shape (documented in docs/sweep.md)."""
     target_dirs = []
     for report in reports:
         removed = [unit for unit in report.units if unit.remove]

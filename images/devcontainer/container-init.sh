@@ -5,7 +5,9 @@
 #  1. start cron, so the cleanup job the roles installed actually runs;
 #  2. hand the volume mount points to the current user when it cannot write
 #     them (a devcontainer tool that changed the user's uid to the host's, or a
-#     volume first filled by another image);
+#     volume first filled by another image), and create them when missing: a
+#     Codespace mounts its own /workspaces over the image's, so the cache dir
+#     devcontainer.json puts there is not there until this makes it;
 # then run the given command, if any. Both steps need root or passwordless sudo
 # and are skipped, with a note on stderr, without them: `docker run IMAGE cmd`
 # must run cmd whatever happens here.
@@ -27,7 +29,14 @@ if command -v cron >/dev/null 2>&1 && ! pgrep -x cron >/dev/null 2>&1; then
 fi
 
 for dir in "${CARGO_TARGET_DIR:-}" "${BUILDCACHE_DIR:-}"; do
-  if [ -n "$dir" ] && [ -d "$dir" ] && [ ! -w "$dir" ]; then
+  if [ -z "$dir" ]; then
+    continue
+  elif [ ! -e "$dir" ]; then
+    # Empty and ours: buildcache marks it as its cache on first use.
+    { mkdir -p "$dir" 2>/dev/null ||
+      { as_root mkdir -p "$dir" && as_root chown "$(id -u):$(id -g)" "$dir"; }; } ||
+      echo "buildcache: cannot create $dir as $(id -un)" >&2
+  elif [ -d "$dir" ] && [ ! -w "$dir" ]; then
     as_root chown -R "$(id -u):$(id -g)" "$dir" ||
       echo "buildcache: $dir is not writable by $(id -un)" >&2
   fi

@@ -1,4 +1,4 @@
-"""The README's CI recipe (examples/ci) against the image it builds on."""
+"""The CI recipe (examples/ci, described in docs/devcontainer.md) against the image it builds on."""
 
 from __future__ import annotations
 
