@@ -32,6 +32,7 @@ NATIVES = {
     "nat_attr": "link-attr",
     "nat_verbatim": "verbatim",
     "nat_linkarg": "link-arg",
+    "nat_ccrs": "cc-rs",  # compiled by the real cc crate, through `buildcache cc -c`
 }
 # `cargo build --features` values the feature-toggling step chooses among.
 FEATURE_SETS: tuple[tuple[str, ...], ...] = (
@@ -175,7 +176,9 @@ def param_file(spec: Spec, param: str) -> str:
     """The workspace file whose content a param changes."""
     owner, _, what = param.partition(".")
     if owner in NATIVES:
-        return f"crates/{spec.native_host(owner).name}/native/{owner}.c"
+        # cc-rs's value lives in a header the C file includes: header edits must reach it
+        suffix = "h" if NATIVES[owner] == "cc-rs" else "c"
+        return f"crates/{spec.native_host(owner).name}/native/{owner}.{suffix}"
     base = f"crates/{owner}"
     return {
         "version": f"{base}/Cargo.toml",
@@ -198,8 +201,13 @@ def render(spec: Spec, params: Params) -> dict[str, str]:
             files[f"{base}/src/lib.rs"] = t.fill(t.PMAC_RS, base=params["pmac.base"])
             continue
         for native in crate.natives:
+            value = params[f"{native}.value"]
+            if NATIVES[native] == "cc-rs":
+                files[f"{base}/native/{native}.c"] = t.fill(t.CC_RS_C, native=native)
+                files[f"{base}/native/{native}.h"] = t.fill(t.CC_RS_H, native=native, value=value)
+                continue
             files[f"{base}/native/{native}.c"] = t.fill(
-                t.NATIVE_C, native=native, mode=NATIVES[native], value=params[f"{native}.value"]
+                t.NATIVE_C, native=native, mode=NATIVES[native], value=value
             )
         if crate.has_build_script:
             files[f"{base}/build.rs"] = _build_rs(crate, params)
@@ -227,7 +235,7 @@ def _package_toml(crate: Crate, params: Params) -> str:
     if crate.feature:
         default = '"extra"' if params[f"{crate.name}.default_extra"] else ""
         features = f"default = [{default}]\nextra = []\n"
-    return t.fill(
+    toml = t.fill(
         t.PACKAGE_TOML,
         name=crate.name,
         version=params[f"{crate.name}.version"],
@@ -236,6 +244,9 @@ def _package_toml(crate: Crate, params: Params) -> str:
         dependencies=_dependencies(crate),
         features=features,
     )
+    if any(NATIVES[native] == "cc-rs" for native in crate.natives):
+        toml += t.CC_RS_BUILD_DEPENDENCY
+    return toml
 
 
 def _dep_sum(crate: Crate) -> str:

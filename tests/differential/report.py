@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,7 +112,14 @@ def totals(results: list[ScenarioResult]) -> dict[str, int]:
     }
     for key in STAT_KEYS:
         summed[key] = sum(int(r.stats.get(key, 0)) for r in results)
+        summed[f"c_{key}"] = sum(int(_c_cxx(r.stats).get(key, 0)) for r in results)
     return summed
+
+
+def _c_cxx(stats: Mapping[str, object]) -> dict[str, int]:
+    """`stats --json`'s C/C++ section (the compiles cc-rs sends through the wrapper)."""
+    section = stats.get("c_cxx")
+    return section if isinstance(section, dict) else {}
 
 
 def format_totals(results: list[ScenarioResult]) -> str:
@@ -121,6 +129,7 @@ def format_totals(results: list[ScenarioResult]) -> str:
         f"differential: {counts['scenarios']} scenarios, {counts['steps']} steps, "
         f"{counts['cached_builds']} cached cargo builds in {seconds:.0f}s",
         "  buildcache: " + ", ".join(f"{key} {counts[key]}" for key in STAT_KEYS),
+        "  C/C++ (cc-rs): " + ", ".join(f"{key} {counts['c_' + key]}" for key in STAT_KEYS[:5]),
         f"  differences: {counts['differences']}",
     ]
     lines += [f"    {r.failure.summary()}  ->  {r.failure.reproduce}" for r in results if r.failure]

@@ -98,6 +98,7 @@ class Scenario:
         self.cache_dir = workdir / "cache"
         self.checkouts: dict[str, Checkout] = {}
         self.cached_builds = 0
+        self.fetched = False
         self.base_env = self._base_env(find_buildcache())
 
     # --- environment and commands ---
@@ -140,6 +141,14 @@ class Scenario:
     ) -> subprocess.CompletedProcess[str]:
         if flavour == "cached" and args[0] in ("build", "test"):
             self.cached_builds += 1
+        if not self.fetched and "--offline" in args:
+            # Builds run offline; the one registry crate (cc, for the cc-rs native
+            # library) is downloaded once per scenario, on a machine that can.
+            self.fetched = True
+            subprocess.run(
+                ["cargo", "fetch"], cwd=checkout.root, env=self._env(checkout, flavour),
+                capture_output=True, text=True, timeout=CARGO_TIMEOUT, check=False,
+            )  # fmt: skip
         try:
             return subprocess.run(
                 ["cargo", *args],
