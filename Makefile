@@ -5,11 +5,12 @@ VENV := .venv
 VENV_PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: help dev test unit bench fuzz lint clean
+.PHONY: help dev test test-deps unit bench fuzz lint clean
 
 help:
 	@echo "make provision   set up buildcache, the shared target dir, aliases and cleanup on this machine"
-	@echo "make test        run the whole test suite (unit, real cargo, containers)"
+	@echo "make test        run the whole test suite (unit, real cargo, containers), after its set-up"
+	@echo "make test-deps   install the Debian packages make test needs (as root; make test runs it)"
 	@echo "make bench       benchmark buildcache against sccache and no cache"
 	@echo "make fuzz        differential-test cached vs uncached builds on random seeds (FUZZ_SECONDS)"
 	@echo "make image       build the devcontainer / CI-runner image"
@@ -25,7 +26,17 @@ $(VENV)/.installed: pyproject.toml $(shell find buildcache -name '*.py')
 
 dev: $(VENV)/.installed
 
-test: dev
+# What `make test` needs on the machine itself: the Debian packages it installs
+# when missing (root only; otherwise it names the command to run and fails),
+# and cargo and a Docker engine, which it checks. Quick when all is there.
+test-deps:
+	@PYTHON='$(PYTHON)' PROVISION_PYTHON='$(PROVISION_PYTHON)' BASE_IMAGE='$(BASE_IMAGE)' \
+	  scripts/test-deps.sh
+
+# Everything, set-up included, so it works on a fresh clone of a fresh machine.
+# Prerequisites are made left to right: the packages, the virtualenv, then what
+# the container tests start from (the base image, the wheelhouse, the image).
+test: test-deps dev base-image wheelhouse image
 	PATH="$(abspath $(BIN)):$$PATH" $(VENV_PY) -m pytest $(PYTEST_ARGS)
 
 unit: dev

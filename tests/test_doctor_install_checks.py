@@ -74,3 +74,116 @@ def test_a_bare_buildcache_cron_cannot_find_warns(tmp_path: Path) -> None:
         f"PATH={Path(str(shutil.which('buildcache'))).parent}\n" + JOB.format(program="buildcache")
     )
     assert check_cleanup_job(setup).status is Status.OK
+
+
+# What the cleanup_cron role writes where a machine has no cron (systemd user units).
+SERVICE = """\
+[Unit]
+Description=Sweep the shared cargo target dir and trim the buildcache cache
+
+[Service]
+Type=oneshot
+ExecStart=-{program} sweep /home/dev/.cache/cargo-target --time 14
+ExecStart={program} trim
+"""
+TIMER = """\
+[Unit]
+Description=Run the buildcache cleanup daily
+
+[Timer]
+OnCalendar=*-*-* 4:17:00
+Persistent=true
+{extra}
+[Install]
+WantedBy=timers.target
+"""
+
+
+def write_units(
+    unit_dir: Path,
+    *,
+    program: str,
+    enabled: bool,
+    name: str = "buildcache-cleanup",
+    extra: str = "",
+) -> Path:
+    """The timer and its service in unit_dir; enabled as `systemctl --user enable` does it."""
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    (unit_dir / f"{name}.service").write_text(SERVICE.format(program=program))
+    timer = unit_dir / f"{name}.timer"
+    timer.write_text(TIMER.format(extra=extra))
+    if enabled:
+        (unit_dir / "timers.target.wants").mkdir(exist_ok=True)
+        (unit_dir / "timers.target.wants" / timer.name).symlink_to(f"../{timer.name}")
+    return timer
+
+
+def user_units(setup: Setup) -> Path:
+    """Where systemd reads a user's own units (XDG_CONFIG_HOME unset)."""
+    return setup.home / ".config" / "systemd" / "user"
+
+
+def no_cron(tmp_path: Path) -> Setup:
+    """A machine without cron: no cron file, and `crontab` is not installed."""
+    return make_setup(tmp_path, crontab=("/nonexistent/crontab", "-l"))
+
+
+def test_an_enabled_systemd_user_timer_is_a_cleanup_job(tmp_path: Path) -> None:
+    setup = no_cron(tmp_path)
+    timer = write_units(user_units(setup), program=str(shutil.which("buildcache")), enabled=True)
+    result = check_cleanup_job(setup)
+    assert result.status is Status.OK, result
+    assert str(timer) in result.message and "systemd timer" in result.message
+
+
+def test_the_timer_is_found_under_xdg_config_home(tmp_path: Path) -> None:
+    setup = make_setup(
+        tmp_path, crontab=("/nonexistent/crontab", "-l"), XDG_CONFIG_HOME=str(tmp_path / "xdg")
+    )
+    write_units(
+        tmp_path / "xdg" / "systemd" / "user", program=str(shutil.which("buildcache")), enabled=True
+    )
+    assert check_cleanup_job(setup).status is Status.OK
+
+
+def test_a_timer_that_names_its_service(tmp_path: Path) -> None:
+    setup = no_cron(tmp_path)
+    unit_dir = user_units(setup)
+    write_units(unit_dir, program=str(shutil.which("buildcache")), enabled=False, name="sweeper")
+    write_units(
+        unit_dir, program="/bin/true", enabled=True, name="nightly", extra="Unit=sweeper.service"
+    )
+    (unit_dir / "nightly.service").unlink()
+    result = check_cleanup_job(setup)
+    assert result.status is Status.OK and "nightly.timer" in result.message, result
+
+
+def test_a_timer_that_is_not_enabled_warns_and_says_how_to_enable_it(tmp_path: Path) -> None:
+    setup = no_cron(tmp_path)
+    write_units(user_units(setup), program=str(shutil.which("buildcache")), enabled=False)
+    result = check_cleanup_job(setup)
+    assert result.status is Status.WARN and "not enabled" in result.message, result
+    assert "systemctl --user enable --now buildcache-cleanup.timer" in str(result.fix)
+
+
+def test_a_timer_whose_buildcache_is_gone_warns(tmp_path: Path) -> None:
+    setup = no_cron(tmp_path)
+    write_units(user_units(setup), program="/nonexistent/bin/buildcache", enabled=True)
+    result = check_cleanup_job(setup)
+    assert result.status is Status.WARN and "/nonexistent/bin/buildcache" in result.message
+    assert "make provision" in str(result.fix)
+
+
+def test_an_enabled_timer_that_runs_something_else_is_no_cleanup_job(tmp_path: Path) -> None:
+    setup = no_cron(tmp_path)
+    write_units(user_units(setup), program="/usr/bin/backup", enabled=True)
+    result = check_cleanup_job(setup)
+    assert result.status is Status.WARN and "no cleanup job" in result.message
+
+
+def test_no_cron_and_no_timer_warns_naming_both(tmp_path: Path) -> None:
+    setup = no_cron(tmp_path)
+    result = check_cleanup_job(setup)
+    assert result.status is Status.WARN
+    assert "crontab" in result.message and "systemd timer" in result.message, result
+    assert "make provision" in str(result.fix)

@@ -1,4 +1,5 @@
-"""Doctor checks of the installation: the command on PATH, and the cleanup job."""
+"""Doctor checks of the installation: the command on PATH, and the cleanup job (cron
+or a systemd user timer)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
+from buildcache.doctor import systemd_units
 from buildcache.doctor.model import CheckResult, Setup, fail, ok, warn
 
 # `buildcache --version` starts one interpreter; even on a loaded machine that takes
@@ -20,6 +23,9 @@ SWEEP_JOB = re.compile(r"(?P<program>\S*buildcache)\s+sweep\b")
 # cron runs jobs with this PATH unless the crontab sets its own.
 CRON_DEFAULT_PATH = "/usr/bin:/bin"
 REINSTALL_FIX = "Reinstall buildcache: `make provision`."
+REINSTALL_JOB_FIX = "Run `make provision` to reinstall the job with an absolute path."
+# Where systemd (v239 and later) looks up an ExecStart= program given without a directory.
+SYSTEMD_EXEC_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _shebang_interpreter(script: Path, search_path: str) -> tuple[str, Path | None] | None:
@@ -120,30 +126,72 @@ def _sweep_job(lines: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def check_cleanup_job(setup: Setup) -> CheckResult:
-    """A cron job sweeps the target dirs, and the buildcache it runs exists for cron."""
-    name = "cleanup-job"
+@dataclass(frozen=True)
+class _Job:
+    """A scheduled `buildcache sweep`, and why it would not run (None when it would)."""
+
+    where: str
+    program: str
+    problem: str | None = None
+    fix: str = REINSTALL_JOB_FIX
+
+
+def _cron_jobs(setup: Setup) -> list[_Job]:
     sources = [
         (str(setup.cron_file), _file_lines(setup.cron_file)),
         ("your crontab", _crontab_lines(setup.crontab_command)),
     ]
+    jobs = []
     for source, lines in sources:
-        job = _sweep_job(lines)
-        if job is None:
+        found = _sweep_job(lines)
+        if found is None:
             continue
-        program, cron_path = job
+        program, cron_path = found
+        problem = None
         if shutil.which(program, path=cron_path) is None:
-            return warn(
-                name,
-                f"the cleanup job in {source} runs {program!r}, which cron cannot find "
-                f"(cron's PATH is {cron_path})",
-                "Run `make provision` to reinstall the job with an absolute path.",
+            problem = f"cron cannot find it (cron's PATH is {cron_path})"
+        jobs.append(_Job(source, program, problem))
+    return jobs
+
+
+def _timer_jobs(setup: Setup) -> list[_Job]:
+    jobs = []
+    for timer in systemd_units.timers(setup.systemd_user_dir):
+        match = next(filter(None, map(SWEEP_JOB.search, timer.commands)), None)
+        if match is None:
+            continue
+        program = match.group("program")
+        problem, fix = None, REINSTALL_JOB_FIX
+        if shutil.which(program, path=SYSTEMD_EXEC_PATH) is None:
+            problem = (
+                f"systemd cannot find it (it needs an absolute path, or one on {SYSTEMD_EXEC_PATH})"
             )
-        return ok(name, f"{source} runs `{program} sweep`")
+        elif not timer.enabled:
+            problem = "the timer is not enabled, so it never starts"
+            fix = f"Enable it: `systemctl --user enable --now {timer.name}`."
+        jobs.append(_Job(f"the systemd timer {timer.path}", program, problem, fix))
+    return jobs
+
+
+def check_cleanup_job(setup: Setup) -> CheckResult:
+    """A cron job or an enabled systemd user timer sweeps the target dirs, and the
+    buildcache it runs is there for the scheduler to find."""
+    name = "cleanup-job"
+    jobs = [*_cron_jobs(setup), *_timer_jobs(setup)]
+    for job in jobs:
+        if job.problem is None:
+            return ok(name, f"{job.where} runs `{job.program} sweep`")
+    if jobs:
+        job = jobs[0]
+        return warn(
+            name, f"the cleanup job in {job.where} runs {job.program!r}, but {job.problem}", job.fix
+        )
     return warn(
         name,
-        f"no cleanup job: neither {setup.cron_file} nor your crontab runs `buildcache sweep`, "
-        "so target dirs grow until the disk fills",
-        "Run `make provision` (installs the job), or add to `crontab -e`: "
+        f"no cleanup job: neither {setup.cron_file}, your crontab nor an enabled systemd timer "
+        f"in {setup.systemd_user_dir} runs `buildcache sweep`, so target dirs grow until "
+        "the disk fills",
+        "Run `make provision` (installs the job: with cron, or as a systemd user timer where "
+        "there is no cron), or add to `crontab -e`: "
         "`17 4 * * * /path/to/buildcache sweep $HOME/.cache/cargo-target --time 14`.",
     )

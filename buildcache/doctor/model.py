@@ -1,8 +1,8 @@
 """What every doctor check shares: the result type, the injectable setup, small probes.
 
 Each check is a small function taking a Setup (environment, current directory, home,
-cron locations) and returning one CheckResult, so tests drive it with their own paths
-instead of patching. The checks live in cache_checks, cargo_checks and install_checks;
+cron and systemd locations) and returning one CheckResult, so tests drive it with their own
+paths instead of patching. The checks live in cache_checks, cargo_checks and install_checks;
 runner.py runs them in order. This module imports none of them (no import circle).
 """
 
@@ -77,6 +77,13 @@ class Setup:
     @property
     def search_path(self) -> str:
         return self.environ.get("PATH", os.defpath)
+
+    @property
+    def systemd_user_dir(self) -> Path:
+        """Where `systemctl --user` finds the user's own units (the role writes its timer
+        there when a machine has no cron)."""
+        config = self.environ.get("XDG_CONFIG_HOME") or str(self.home / ".config")
+        return Path(config) / "systemd" / "user"
 
 
 def nearest_existing(path: Path) -> Path:

@@ -2,7 +2,7 @@
 # Build the Docker image buildcache/base:bookworm without any container
 # registry: debootstrap a minimal Debian root, then `docker import` it.
 #
-# Usage: images/base/build.sh [--force]
+# Usage: images/base/build.sh [--force | --check]
 #   BASE_IMAGE        image name (default buildcache/base:bookworm)
 #   DEBIAN_MIRROR     Debian mirror to debootstrap from (default: the host's)
 #   DEBOOTSTRAP_CACHE where downloaded .debs are kept between builds, outside
@@ -35,19 +35,27 @@ PACKAGES=(
 RECIPE_LABEL=buildcache-kit.base.packages
 recipe="$SUITE: ${PACKAGES[*]}"
 
+image_is_current() {
+  local built_from
+  built_from=$(docker image inspect --format "{{index .Config.Labels \"$RECIPE_LABEL\"}}" \
+    "$BASE_IMAGE" 2>/dev/null) && [[ $built_from == "$recipe" ]]
+}
+
 force=false
 case "${1:-}" in
   --force) force=true ;;
+  # Exit 0 when the image exists and was built from this package list, 1 when
+  # a build is due (scripts/test-deps.sh asks, to know whether debootstrap is needed).
+  --check) image_is_current; exit ;;
   "") ;;
-  *) echo "usage: $0 [--force]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--force | --check]" >&2; exit 2 ;;
 esac
 
-if ! $force && docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-  built_from=$(docker image inspect --format "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$BASE_IMAGE")
-  if [[ $built_from == "$recipe" ]]; then
-    echo "$BASE_IMAGE already exists (use --force or make base-image FORCE=1 to rebuild)"
-    exit 0
-  fi
+if ! $force && image_is_current; then
+  echo "$BASE_IMAGE already exists (use --force or make base-image FORCE=1 to rebuild)"
+  exit 0
+fi
+if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && ! $force; then
   echo "$BASE_IMAGE was built from another package list; rebuilding it"
 fi
 
@@ -55,10 +63,23 @@ if [[ $EUID -ne 0 ]]; then
   echo "debootstrap needs root: run this as root (sudo make base-image)" >&2
   exit 1
 fi
-command -v debootstrap >/dev/null || {
-  echo "debootstrap is missing: apt-get install debootstrap" >&2
+command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || {
+  echo "debootstrap is missing: make test-deps installs it (or: apt-get install debootstrap)" >&2
   exit 1
 }
+export PATH="$PATH:/usr/sbin:/sbin"
+
+# Checkouts on one machine share the image name and the package cache: one
+# build at a time, and a build that had to wait checks whether it is still due.
+exec {lock_fd}>/run/lock/buildcache-kit-base-image.lock
+if ! flock --nonblock "$lock_fd"; then
+  echo "waiting for another build of $BASE_IMAGE to finish"
+  flock "$lock_fd"
+  if ! $force && image_is_current; then
+    echo "$BASE_IMAGE was built meanwhile"
+    exit 0
+  fi
+fi
 
 mkdir -p "$DEBOOTSTRAP_CACHE"
 rootfs=$(mktemp -d /var/tmp/buildcache-base.XXXXXX)

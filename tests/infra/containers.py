@@ -12,6 +12,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "buildcache/base:bookworm")
+# The base image with systemd installed (tests/infra/conftest.py builds it).
+SYSTEMD_IMAGE = os.environ.get("SYSTEMD_TEST_IMAGE", "buildcache/base-systemd:bookworm")
 WHEELHOUSE = REPO / ".cache" / "wheelhouse"
 # The shared target dir as root provisions it; a named volume is mounted there.
 ROOT_TARGET_DIR = "/var/cache/cargo-target"
