@@ -56,7 +56,7 @@ def _remember(
         return
     path = _record_path(cache_dir, name)
     try:
-        makedirs(os.path.dirname(path))
+        makedirs(cache_dir, os.path.dirname(path))
         fresh = not os.path.exists(path)
         atomic_write(path, digest.encode("ascii"))
         if fresh:
