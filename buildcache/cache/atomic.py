@@ -33,6 +33,26 @@ def atomic_write(path: str, data: bytes | memoryview | list[bytes], *, mode: int
         raise
 
 
+def restored_mode(stored_mode: int) -> int:
+    """The mode rustc itself would give an output now: files it writes get 0o666 and
+    executables the linker writes 0o777, less this process's umask. The stored mode only
+    says which of the two it is; the umask of the build that stored it must not leak
+    (0o755 restored for a user whose umask 077 gives 0o700, or the reverse)."""
+    return (0o777 if stored_mode & 0o111 else 0o666) & ~process_umask()
+
+
+_UMASK: list[int] = []
+
+
+def process_umask() -> int:
+    """Read once per process: the only way to read it is to set it, then set it back."""
+    if not _UMASK:
+        current = os.umask(0o022)
+        os.umask(current)
+        _UMASK.append(current)
+    return _UMASK[0]
+
+
 def makedirs(cache_dir: str, path: str) -> None:
     """Create the dirs from cache_dir down to path. Every one must be a real dir: a
     symlink planted in the cache (or a file) raises OSError rather than let a store
