@@ -65,3 +65,76 @@ def test_a_missing_static_library_or_a_response_file_is_not_cacheable(tmp_path: 
 def test_check_builds_read_no_native_code(tmp_path: Path) -> None:
     call = parse_rustc_args([*BASE[:5], "--emit=dep-info,metadata", *BASE[6:], "-lstatic=x"])
     assert native_inputs(call, str(tmp_path), os.environ) == []
+
+
+def test_a_thin_archive_is_keyed_by_its_members(tmp_path: Path) -> None:
+    """`ar T` stores member paths (in its `//` name table), not their bytes."""
+    member = tmp_path / "obj" / "a_rather_long_member_name.o"
+    member.parent.mkdir()
+    member.write_bytes(b"\x7fELF v1")
+    (tmp_path / "out").mkdir()
+    table = b"../obj/a_rather_long_member_name.o/\n"
+    header = b"//".ljust(48) + str(len(table)).encode().ljust(10) + b"`\n"
+    member_header = b"/0".ljust(48) + b"7".ljust(10) + b"`\n"
+    (tmp_path / "out" / "libfoo.a").write_bytes(b"!<thin>\n" + header + table + member_header)
+    first = keyed(tmp_path, "-L", f"native={tmp_path / 'out'}")
+    member.write_bytes(b"\x7fELF v2")
+    assert keyed(tmp_path, "-L", f"native={tmp_path / 'out'}") != first
+    member.unlink()
+    with pytest.raises(NotCacheable):
+        keyed(tmp_path, "-L", f"native={tmp_path / 'out'}")
+
+
+def test_a_library_that_is_a_linker_script_keys_the_absolute_files_it_names(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "out").mkdir()
+    real = tmp_path / "elsewhere.a"
+    real.write_bytes(b"!<arch>\nv1")
+    script = tmp_path / "out" / "libfoo.so"
+    script.write_text(f"/* GNU ld script */\nGROUP ( {real} AS_NEEDED ( {real} ) )\n")
+    first = keyed(tmp_path, "-L", f"native={tmp_path / 'out'}")
+    real.write_bytes(b"!<arch>\nv2")
+    assert keyed(tmp_path, "-L", f"native={tmp_path / 'out'}") != first
+    for searched in ("INPUT(-lbar)", "GROUP(libbar.a)", f"INCLUDE {real}", "SEARCH_DIR(/x)"):
+        script.write_text(searched)
+        with pytest.raises(NotCacheable):
+            keyed(tmp_path, "-L", f"native={tmp_path / 'out'}")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("-Clink-arg=-L", "-Clink-arg={d}"), ("-Clink-arg=-Wl,-L,{d}",),
+     ("-Clink-arg=-Wl,--library-path={d}",), ("-Clink-args=-Wl,--library-path {d}",)],
+)  # fmt: skip
+def test_a_search_dir_in_any_link_argument_spelling_is_keyed(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    native = tmp_path / "sub"
+    native.mkdir()
+    (native / "libval.a").write_bytes(b"v1")
+    first = keyed(tmp_path, *(arg.format(d=native) for arg in args))
+    (native / "libval.a").write_bytes(b"v2")
+    assert keyed(tmp_path, *(arg.format(d=native) for arg in args)) != first
+
+
+def test_link_arguments_that_move_the_sysroot_are_not_cacheable(tmp_path: Path) -> None:
+    for arg in ("-Clink-arg=--sysroot=/x", "-Clink-arg=-Wl,--sysroot=/x", "-Clink-arg=-B/x/"):
+        with pytest.raises(NotCacheable):
+            keyed(tmp_path, arg)
+
+
+def test_a_linked_output_keys_the_static_archives_of_the_default_dirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dependency's `-l static:-bundle=NAME` reaches this link through its rlib."""
+    from buildcache.wrapper import native_inputs as module
+
+    system = tmp_path / "system"
+    system.mkdir()
+    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    (system / "libdep.a").write_bytes(b"!<arch>\nv1")
+    first = keyed(tmp_path)
+    (system / "libdep.a").write_bytes(b"!<arch>\nv2")
+    assert keyed(tmp_path) != first
+    assert keyed(tmp_path, crate_type="rlib") == keyed(tmp_path, crate_type="rlib")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 # Temp files carry this prefix so cleanup can find the ones a killed process left behind.
 TEMP_PREFIX = ".tmp-"
@@ -31,5 +33,50 @@ def atomic_write(path: str, data: bytes | memoryview | list[bytes], *, mode: int
         raise
 
 
-def makedirs(path: str) -> None:
-    os.makedirs(path, exist_ok=True)
+def restored_mode(stored_mode: int) -> int:
+    """The mode rustc itself would give an output now: files it writes get 0o666 and
+    executables the linker writes 0o777, less this process's umask. The stored mode only
+    says which of the two it is; the umask of the build that stored it must not leak
+    (0o755 restored for a user whose umask 077 gives 0o700, or the reverse)."""
+    return (0o777 if stored_mode & 0o111 else 0o666) & ~process_umask()
+
+
+_UMASK: list[int] = []
+
+
+def process_umask() -> int:
+    """Read once per process: the only way to read it is to set it, then set it back."""
+    if not _UMASK:
+        current = os.umask(0o022)
+        os.umask(current)
+        _UMASK.append(current)
+    return _UMASK[0]
+
+
+def makedirs(cache_dir: str, path: str) -> None:
+    """Create the dirs from cache_dir down to path. Every one must be a real dir: a
+    symlink planted in the cache (or a file) raises OSError rather than let a store
+    write through it into someone else's files. cache_dir itself may be a link."""
+    relative = os.path.relpath(path, cache_dir)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        raise OSError(errno.EINVAL, "outside the cache", path)
+    current = cache_dir
+    for part in relative.split(os.sep):
+        if part in ("", os.curdir):
+            continue
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current)  # never follows a symlink: an existing one is EEXIST
+            continue
+        except FileExistsError:
+            pass
+        if not is_real_dir(current):
+            raise OSError(errno.ENOTDIR, "not a directory of the cache (a symlink?)", current)
+
+
+def is_real_dir(path: str) -> bool:
+    """A directory that is not a symlink to one (eviction and stores never follow links)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from buildcache.cache.atomic import atomic_write, makedirs
+from buildcache.cache.atomic import atomic_write, is_real_dir, makedirs
 
 SHARDS = "0123456789abcdef"
 EVENT_COUNTERS = (
@@ -77,7 +77,7 @@ def update_shard(
 ) -> dict[str, int]:
     """Add deltas (and set absolute values) under the shard's lock; return the new values."""
     directory = _shard_dir(cache_dir, shard)
-    makedirs(directory)
+    makedirs(cache_dir, directory)
     lock_fd = os.open(os.path.join(directory, "stats.lock"), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
@@ -103,5 +103,5 @@ def read_totals(cache_dir: str) -> dict[str, int]:
 def zero_events(cache_dir: str) -> None:
     """Reset the event counters; the size counters describe the disk and are kept."""
     for shard in SHARDS:
-        if os.path.isdir(_shard_dir(cache_dir, shard)):
+        if is_real_dir(_shard_dir(cache_dir, shard)):
             update_shard(cache_dir, shard, {}, absolute=dict.fromkeys(EVENT_COUNTERS, 0))

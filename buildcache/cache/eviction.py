@@ -3,17 +3,19 @@
 On the hot path, a store that pushes its shard over 1/16 of the cap cleans that one
 shard down to CLEAN_TARGET_FRACTION of its share, after a non-blocking try-lock
 wins: a second process finding the lock taken just carries on (ccache's scheme).
-`buildcache trim` applies the same to the whole cache.
+`buildcache trim` applies the same to the whole cache. Symlinks inside the cache are
+never followed: whatever they point at is not ours to count or remove.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import time
 
 from buildcache.cache import counters
-from buildcache.cache.atomic import TEMP_PREFIX
+from buildcache.cache.atomic import TEMP_PREFIX, is_real_dir
 
 # Clean below the cap, not to it, so the next few stores don't each trigger a cleanup.
 CLEAN_TARGET_FRACTION = 0.9
@@ -36,13 +38,11 @@ def shard_files(cache_dir: str, shard: str, *, now: float | None = None) -> list
     now = time.time() if now is None else now
     found = []
     shard_dir = os.path.join(cache_dir, shard)
-    try:
-        subdirs = os.listdir(shard_dir)
-    except FileNotFoundError:
-        return []
-    for sub in subdirs:
+    if not is_real_dir(shard_dir):
+        return []  # missing, or a symlink planted in the cache: nothing there is ours
+    for sub in os.listdir(shard_dir):
         sub_dir = os.path.join(shard_dir, sub)
-        if len(sub) != 1 or not os.path.isdir(sub_dir):
+        if len(sub) != 1 or not is_real_dir(sub_dir):
             continue
         with os.scandir(sub_dir) as entries:
             for item in entries:
@@ -50,6 +50,8 @@ def shard_files(cache_dir: str, shard: str, *, now: float | None = None) -> list
                     info = item.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
+                if not stat.S_ISREG(info.st_mode):
+                    continue  # a symlink's target is not ours to remove or count
                 if item.name.startswith(TEMP_PREFIX):
                     if now - info.st_mtime > STALE_TEMP_SECONDS:
                         _unlink(item.path)
@@ -83,8 +85,8 @@ def clean_shard(
     """Evict a shard's oldest files until it holds at most limit_bytes (and none older
     than `older_than`, a timestamp). Returns files removed, or None if another process
     is already cleaning this shard."""
-    if not os.path.isdir(os.path.join(cache_dir, shard)):
-        return 0  # nothing stored in this shard (and nothing of ours to create)
+    if not is_real_dir(os.path.join(cache_dir, shard)):
+        return 0  # nothing stored in this shard, or a symlink: nothing of ours to touch
     lock_fd = _try_lock(os.path.join(cache_dir, shard, "clean.lock"))
     if lock_fd is None:
         return None

@@ -56,7 +56,7 @@ def _remember(
         return
     path = _record_path(cache_dir, name)
     try:
-        makedirs(os.path.dirname(path))
+        makedirs(cache_dir, os.path.dirname(path))
         fresh = not os.path.exists(path)
         atomic_write(path, digest.encode("ascii"))
         if fresh:
@@ -89,20 +89,21 @@ def remember_output(cache_dir: str, path: str, data: bytes | memoryview) -> None
     _remember(cache_dir, name, sha256(data).hexdigest(), info, written_by_us=True)
 
 
-def directory_digest(cache_dir: str, directory: str) -> str:
+def directory_digest(cache_dir: str, directory: str, *, suffix: str = "") -> str:
     """One digest of the names and contents of every regular file directly in directory
-    (what a library search path can hand the linker). A missing directory is 'absent'."""
+    whose name ends with suffix (what a library search path can hand the linker).
+    A missing directory is 'absent'."""
     try:
         with os.scandir(directory) as entries:
             files = sorted(
                 (item.name, item.stat())
                 for item in entries
-                if item.is_file()  # follows symlinks, as the linker does
+                if item.name.endswith(suffix) and item.is_file()  # follows symlinks, as ld
             )
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return "absent"
     stamps = "\n".join(f"{file_name} {_stamp(info)}" for file_name, info in files)
-    name = text_digest("dir", os.path.abspath(directory), stamps)
+    name = text_digest("dir", os.path.abspath(directory), suffix, stamps)
     digest = _recall(cache_dir, name)
     if digest is not None:
         return digest

@@ -50,7 +50,7 @@ def record_inputs(
         "env_deps": env,
     }
     path = journal_path(cache_dir, crate)
-    makedirs(os.path.dirname(path))
+    makedirs(cache_dir, os.path.dirname(path))
     lock_fd = os.open(os.path.join(os.path.dirname(path), "journal.lock"), os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)

@@ -146,7 +146,8 @@ def load_entry(cache_dir: str, key: str) -> Entry | None:
         remove_quietly(path)
         raise
     try:
-        os.utime(path)  # a hit makes the entry recently used (LRU for eviction)
+        # A hit makes the entry recently used (LRU for eviction); a link is not ours.
+        os.utime(path, follow_symlinks=False)
     except OSError:
         pass
     return entry
@@ -154,11 +155,11 @@ def load_entry(cache_dir: str, key: str) -> Entry | None:
 
 def save_entry(cache_dir: str, key: str, entry: Entry) -> tuple[int, int]:
     """Store atomically; return (bytes added, files added) for the shard's counters."""
-    return _save(path_for(cache_dir, key, "entry"), entry.encode())
+    return _save(cache_dir, path_for(cache_dir, key, "entry"), entry.encode())
 
 
-def _save(path: str, chunks: list[bytes]) -> tuple[int, int]:
-    makedirs(os.path.dirname(path))
+def _save(cache_dir: str, path: str, chunks: list[bytes]) -> tuple[int, int]:
+    makedirs(cache_dir, os.path.dirname(path))
     try:
         previous = os.stat(path).st_size
     except FileNotFoundError:
@@ -193,7 +194,7 @@ def touch_manifest(cache_dir: str, key: str) -> None:
     """A hit uses the manifest as much as the entry: keep both recently used, or LRU
     eviction would drop the manifests of the most used entries first."""
     try:
-        os.utime(path_for(cache_dir, key, "manifest"))
+        os.utime(path_for(cache_dir, key, "manifest"), follow_symlinks=False)
     except OSError:
         pass
 
@@ -203,7 +204,7 @@ def add_to_manifest(cache_dir: str, key: str, candidate: Candidate) -> tuple[int
     checkouts at different paths share manifests, and building them at once must not
     drop each other's candidates (only misses write manifests, so waits are rare)."""
     shard_dir = os.path.join(cache_dir, shard_of(key))
-    makedirs(shard_dir)
+    makedirs(cache_dir, shard_dir)
     lock_fd = os.open(os.path.join(shard_dir, "manifest.lock"), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
@@ -213,6 +214,6 @@ def add_to_manifest(cache_dir: str, key: str, candidate: Candidate) -> tuple[int
             candidates = []
         candidates = [candidate] + [c for c in candidates if c[2] != candidate[2]]
         data = _seal(MANIFEST_MAGIC, candidates[:MAX_MANIFEST_CANDIDATES], [])
-        return _save(path_for(cache_dir, key, "manifest"), data)
+        return _save(cache_dir, path_for(cache_dir, key, "manifest"), data)
     finally:
         os.close(lock_fd)

@@ -6,7 +6,7 @@ import os
 import sys
 
 from buildcache.cache import store
-from buildcache.cache.atomic import atomic_write
+from buildcache.cache.atomic import atomic_write, restored_mode
 from buildcache.cache.digests import file_digest
 from buildcache.cache.file_digests import remember_output
 from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, localize
@@ -49,7 +49,7 @@ def restore(entry: store.Entry, call: RustcCall, cache_dir: str) -> None:
             text = localize(bytes(data).decode("utf-8", "surrogateescape"), out_dir)
             data = text.encode("utf-8", "surrogateescape")
         path = os.path.join(out_dir, name)
-        atomic_write(path, data, mode=mode)
+        atomic_write(path, data, mode=restored_mode(mode))
         if name != call.dep_info_name:
             remember_output(cache_dir, path, data)
     stderr = entry.stderr.replace(OUT_DIR_PLACEHOLDER.encode(), json_bytes(out_dir))

@@ -4,13 +4,22 @@ rustc copies static libraries into rlibs and hands libraries, objects and linker
 scripts to the linker for bins, dylibs, proc-macros and tests. What it reads is not
 only what the command line names: `#[link(name = "foo", kind = "static")]` in the
 source is looked up in the `-L` search dirs, a `+verbatim` name is a file name, and
-link arguments name objects, archives and scripts in any syntax the linker takes.
+link arguments name objects, archives, scripts and dirs in any syntax the linker takes.
 So instead of guessing which file a name resolves to, the key covers:
 - every regular file directly in every native search dir (`-L native=`/`all=`/
-  `framework=`/bare, `-L` inside link arguments, LIBRARY_PATH);
+  `framework=`/bare, LIBRARY_PATH) and in every dir a link argument names, whatever
+  option names it (`-L DIR`, `-Wl,-L,DIR`, `--library-path=DIR`...);
 - every link-argument word that names an existing file (also after `=` and after
   a one-letter option such as `-T`);
-- for `-l static=NAME` not found in those dirs: the library the linker would take
+- what those files pull in that is not in them: the members of a thin archive (`ar T`,
+  which stores only their paths), the absolute names in a linker script's `INPUT` and
+  `GROUP` (a name ld would search for, `INCLUDE` or `SEARCH_DIR` makes the call not
+  cacheable). Every file the linker may take as a library (`*.a`, `*.so`, `*.so.*`, or
+  a name the command line looks up) is checked;
+- for linked outputs, every static archive in the linker's default dirs: a dependency's
+  `-l static:-bundle=NAME` or plain `-l NAME` is linked from there into this output,
+  and this call's command line does not name it (rustc reads it from the rlib);
+- for `-l static=NAME` not found in the search dirs: the library the linker would take
   from its default dirs, by content; if it is nowhere, the call is not cacheable.
 Metadata-only compiles (`cargo check`) read no native code and skip all of this.
 """
@@ -22,12 +31,29 @@ import os
 from buildcache.cache.file_digests import content_digest, directory_digest
 from buildcache.wrapper.rustc_args import NotCacheable, RustcCall
 
-# Where the linker looks for libraries when no -L dir has them (Debian and friends).
+# Where the linker looks for libraries when no -L dir has them (Debian and friends;
+# `ld --verbose | grep SEARCH_DIR`).
 SYSTEM_LIBRARY_DIRS = (
-    "/usr/local/lib", "/usr/local/lib64", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+    "/usr/local/lib/x86_64-linux-gnu", "/usr/local/lib/aarch64-linux-gnu", "/usr/local/lib",
+    "/usr/local/lib64", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
     "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib",
-    "/usr/lib",
+    "/usr/lib", "/usr/x86_64-linux-gnu/lib", "/usr/x86_64-linux-gnu/lib64",
+    "/usr/aarch64-linux-gnu/lib",
 )  # fmt: skip
+# Options that change where every other name is looked up (the compiler driver's `-B`
+# prefix, a sysroot): what they select is not a dir's files, so we cannot key it.
+_UNKEYABLE_DRIVER_OPTIONS = ("--sysroot", "-B", "-isysroot")
+_UNKEYABLE_LINKER_OPTIONS = ("--sysroot",)
+# Linker-script commands that read files we would have to search for as ld does.
+_SCRIPT_SEARCH_COMMANDS = frozenset({b"INCLUDE", b"SEARCH_DIR", b"STARTUP"})
+# A linker script is small; this much of a file that is neither ELF nor an archive is read.
+_SCRIPT_HEAD_BYTES = 1 << 20
+_ELF_MAGIC = b"\x7fELF"
+_ARCHIVE_MAGIC = b"!<arch>\n"
+_THIN_ARCHIVE_MAGIC = b"!<thin>\n"
+# A thin archive may list another one, a script another script; real ones nest once or
+# not at all (ar flattens thin archives), and a loop must not hang the build.
+_MAX_NESTING = 4
 
 
 def native_inputs(call: RustcCall, cache_dir: str, environ: os._Environ[str]) -> list[str]:
@@ -37,41 +63,196 @@ def native_inputs(call: RustcCall, cache_dir: str, environ: os._Environ[str]) ->
     dirs = list(call.native_dirs)
     dirs.extend(d for d in environ.get("LIBRARY_PATH", "").split(os.pathsep) if d)
     lines = []
+    # File names the linker may look up in the search dirs besides lib*.a / lib*.so.
+    looked_up = {name for _, name, verbatim in call.native_libs if verbatim}
     for arg in call.link_args:
+        if arg.startswith(_UNKEYABLE_DRIVER_OPTIONS):
+            raise NotCacheable(f"link argument {arg!r} changes where the linker looks")
         for word in _link_words(arg):
             if word.startswith("@"):
                 raise NotCacheable(f"link argument {arg!r} reads a response file")
-            if word.startswith("-L") and len(word) > 2:
-                dirs.append(word[2:])
+            if word.startswith(_UNKEYABLE_LINKER_OPTIONS):
+                raise NotCacheable(f"link argument {arg!r} changes where the linker looks")
+            if word.startswith("-l:"):
+                looked_up.add(word[3:])
             for candidate in _file_candidates(word):
-                if os.path.isfile(candidate):
-                    _refuse_scripts_naming_files(candidate)
+                if os.path.isdir(candidate):
+                    # `-L DIR` in two arguments, `-Wl,-L,DIR`, `--library-path=DIR`, or an
+                    # option we do not know: every file in it is keyed like a search dir's.
+                    dirs.append(candidate)
+                elif os.path.isfile(candidate):
                     lines.append(
                         f"link-arg file {candidate} {content_digest(cache_dir, candidate)}"
                     )
+                    lines.extend(_pulled_in(cache_dir, candidate))
+                else:
+                    looked_up.add(os.path.basename(candidate))  # `-T x.ld` searches -L dirs
     for index, directory in enumerate(dirs):
         # By position, not path: the search order matters, where the dir is does not.
         lines.append(f"dir #{index} {directory_digest(cache_dir, directory)}")
+        lines.extend(_pulled_in_by_dir(cache_dir, directory, looked_up))
     for kind, name, verbatim in call.native_libs:
         if "/" in name:  # a verbatim name can reach into a subdirectory of a search dir
             lines.extend(_named_files(cache_dir, dirs, [name], required=kind == "static"))
         elif kind == "static" and not _found(dirs, _library_names(name, verbatim)):
             lines.extend(_system_static(cache_dir, name, verbatim))
+    if call.links:
+        lines.extend(_system_archives(cache_dir))
     return lines
 
 
-# Linker-script commands that make the linker read further files, which we would not hash.
-_SCRIPT_FILE_COMMANDS = (b"INPUT", b"GROUP", b"INCLUDE", b"SEARCH_DIR", b"STARTUP", b"AS_NEEDED")
+def _may_be_library(name: str, looked_up: set[str]) -> bool:
+    return name.endswith((".a", ".so")) or ".so." in name or name in looked_up
 
 
-def _refuse_scripts_naming_files(path: str) -> None:
-    """Objects and archives are whole inputs; a text linker script may pull in others."""
+def _pulled_in_by_dir(
+    cache_dir: str, directory: str, looked_up: set[str], *, archives_only: bool = False
+) -> list[str]:
+    """What the libraries in a search dir pull in from outside it. Not part of
+    directory_digest's remembered record: a thin archive's members change without
+    the dir or the archive changing."""
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(
+                item.name
+                for item in entries
+                if item.name.endswith(".a")
+                or (not archives_only and _may_be_library(item.name, looked_up))
+            )
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    lines = []
+    for name in names:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            lines.extend(_pulled_in(cache_dir, path))
+    return lines
+
+
+def _pulled_in(cache_dir: str, path: str, depth: int = 0) -> list[str]:
+    """Objects and archives are whole inputs; a thin archive names its members by path
+    and a text linker script may name other files: those are keyed or refused here."""
     with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
-    if head.startswith((b"\x7fELF", b"!<arch>\n", b"!<thin>\n")):
-        return
-    if any(command in head for command in _SCRIPT_FILE_COMMANDS):
-        raise NotCacheable(f"linker script {path} names other input files")
+        magic = handle.read(len(_THIN_ARCHIVE_MAGIC))
+        if magic.startswith(_ELF_MAGIC) or magic == _ARCHIVE_MAGIC:
+            return []
+        if magic == _THIN_ARCHIVE_MAGIC:
+            return _thin_members(cache_dir, path, magic + handle.read(), depth)
+        head = magic + handle.read(_SCRIPT_HEAD_BYTES)
+    return _script_inputs(cache_dir, path, head, depth)
+
+
+def _script_inputs(cache_dir: str, path: str, text: bytes, depth: int) -> list[str]:
+    """A GNU ld script (libm.a and libc.so are ones) may name further inputs. Absolute
+    names in INPUT/GROUP/AS_NEEDED are keyed by content; a name ld would search for, or
+    a command that changes where it searches, makes the call not cacheable."""
+    if depth >= _MAX_NESTING:
+        raise NotCacheable(f"linker script {path} nests too deep")
+    tokens = _script_tokens(text)
+    lines = []
+    inside = 0  # depth of parentheses after INPUT or GROUP
+    for index, token in enumerate(tokens):
+        if token in _SCRIPT_SEARCH_COMMANDS:
+            raise NotCacheable(f"linker script {path} uses {token.decode()}")
+        if inside == 0:
+            if token in (b"INPUT", b"GROUP") and tokens[index + 1 : index + 2] == [b"("]:
+                inside = -1  # the "(" that follows opens the list
+            continue
+        if token == b"(":
+            inside = 1 if inside < 0 else inside + 1
+        elif token == b")":
+            inside -= 1
+        elif token != b"AS_NEEDED":
+            lines.extend(_script_file(cache_dir, path, token, depth))
+    return lines
+
+
+def _script_tokens(text: bytes) -> list[bytes]:
+    while b"/*" in text:
+        start = text.index(b"/*")
+        end = text.find(b"*/", start + 2)
+        text = text[:start] + b" " + (text[end + 2 :] if end >= 0 else b"")
+    for separator in (b"(", b")"):
+        text = text.replace(separator, b" " + separator + b" ")
+    return text.replace(b",", b" ").split()
+
+
+def _script_file(cache_dir: str, script: str, token: bytes, depth: int) -> list[str]:
+    """ld opens an absolute name as it is, or under its sysroot when the script lies in
+    the sysroot (`=` asks for that explicitly). The sysroot is one of the script's
+    ancestor dirs, so every existing variant is keyed."""
+    name = os.fsdecode(token.strip(b'"'))
+    name = name[1:] if name.startswith("=") else name
+    if not name.startswith("/"):
+        raise NotCacheable(f"linker script {script} names {name!r}, which ld searches for")
+    candidates = []
+    ancestor = os.path.dirname(os.path.abspath(script))
+    while True:
+        candidates.append(ancestor.rstrip("/") + name)
+        parent = os.path.dirname(ancestor)
+        if parent == ancestor:
+            break
+        ancestor = parent
+    lines = []
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            lines.append(f"script input {candidate} {content_digest(cache_dir, candidate)}")
+            lines.extend(_pulled_in(cache_dir, candidate, depth + 1))
+    if not lines:
+        raise NotCacheable(f"linker script {script} names {name}, which does not exist")
+    return lines
+
+
+def _thin_members(cache_dir: str, path: str, data: bytes, depth: int) -> list[str]:
+    """The members of a thin archive by content. Its member headers carry no data, only
+    names (in the `//` table when long), which ld resolves relative to the archive's dir."""
+    if depth >= _MAX_NESTING:
+        raise NotCacheable(f"thin archive {path} nests too deep")
+    names = _thin_member_names(path, data)
+    lines = []
+    for member in names:
+        member_path = os.path.join(os.path.dirname(path), member)
+        try:
+            digest = content_digest(cache_dir, member_path)
+        except OSError:
+            raise NotCacheable(f"member {member} of thin archive {path} unreadable") from None
+        lines.append(f"thin member {member} {digest}")
+        lines.extend(_pulled_in(cache_dir, member_path, depth + 1))
+    return lines
+
+
+def _thin_member_names(path: str, data: bytes) -> list[str]:
+    """Parse the ar headers (60 bytes: name[16] date[12] uid[6] gid[6] mode[8] size[10]
+    and a "`\\n" terminator). Anything unexpected makes the call not cacheable."""
+    position = len(_THIN_ARCHIVE_MAGIC)
+    long_names = b""
+    members = []
+    while position < len(data):
+        position += position & 1  # headers start on even offsets
+        header = data[position : position + 60]
+        if position >= len(data):
+            break
+        if len(header) != 60 or header[58:60] != b"`\n" or not header[48:58].strip().isdigit():
+            raise NotCacheable(f"thin archive {path} has a header we cannot read")
+        name = header[:16].rstrip(b" ")
+        size = int(header[48:58])
+        position += 60
+        if name in (b"/", b"/SYM64/"):  # the symbol table: stored in the archive itself
+            position += size
+        elif name == b"//":  # the long-name table: stored too
+            long_names = data[position : position + size]
+            position += size
+        elif name[:1] == b"/" and name[1:].isdigit():
+            start = int(name[1:])
+            end = long_names.find(b"/\n", start)
+            if end < 0:
+                raise NotCacheable(f"thin archive {path} has a broken name table")
+            members.append(long_names[start:end])
+        elif name.endswith(b"/") and len(name) > 1:
+            members.append(name[:-1])
+        else:
+            raise NotCacheable(f"thin archive {path} has a member name we cannot read")
+    return [os.fsdecode(member) for member in members]
 
 
 def _link_words(arg: str) -> list[str]:
@@ -105,6 +286,7 @@ def _named_files(cache_dir: str, dirs: list[str], names: list[str], *, required:
             path = os.path.join(directory, name)
             if os.path.isfile(path):
                 lines.append(f"lib {path} {content_digest(cache_dir, path)}")
+                lines.extend(_pulled_in(cache_dir, path))
     if required and not lines:
         raise NotCacheable(f"static library {names[0]} not found in any search dir")
     return lines
@@ -114,3 +296,22 @@ def _system_static(cache_dir: str, name: str, verbatim: bool) -> list[str]:
     """A static library the linker will take from its default dirs ends up in the output."""
     names = [name] if verbatim else [f"lib{name}.a"]
     return _named_files(cache_dir, list(SYSTEM_LIBRARY_DIRS), names, required=True)
+
+
+def _system_archives(cache_dir: str) -> list[str]:
+    """Every static archive in the linker's default dirs, for a linked output: an rlib
+    dependency may carry `-l static:-bundle=NAME` (or `-l NAME` with only libNAME.a
+    there) in its metadata, and rustc hands that to this link without naming it here.
+    Remembered digests make this a stat per archive after the first time."""
+    lines = []
+    seen = set()
+    for directory in SYSTEM_LIBRARY_DIRS:
+        real = os.path.realpath(directory)  # /lib is /usr/lib on merged-/usr systems
+        if real in seen or not os.path.isdir(real):
+            continue
+        seen.add(real)
+        lines.append(f"system archives {real} {directory_digest(cache_dir, real, suffix='.a')}")
+        # Only archives: the system's libc.so is a script naming libc.so.6, and shared
+        # system libraries are keyed through the compiler driver (docs/how-it-works.md).
+        lines.extend(_pulled_in_by_dir(cache_dir, real, set(), archives_only=True))
+    return lines

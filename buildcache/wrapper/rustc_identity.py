@@ -63,6 +63,6 @@ def rustc_identity(cache_dir: str, rustc: str) -> str:
     except (FileNotFoundError, UnicodeDecodeError):
         pass
     identity = text_digest("rustc", _query(rustc))
-    makedirs(os.path.dirname(record))
+    makedirs(cache_dir, os.path.dirname(record))
     atomic_write(record, seal_text(f"{stamp}\n{identity}"))
     return identity

@@ -24,7 +24,17 @@ of the crate being compiled:
   by build.rs with $RUSTC from the number in foo.c) found by `extern crate prebuilt;`
   through `cargo:rustc-link-search=crate=DIR` (bin mode only: cargo does not pass
   `-L crate=` on to dependents);
-- `library_path`: `-l foo` found by the linker through LIBRARY_PATH.
+- `library_path`: `-l foo` found by the linker through LIBRARY_PATH;
+- `thin_archive`: `-l static=foo` on a thin archive (`ar T`), which holds its member's
+  path only;
+- `script_elsewhere`: `-l dylib=foo` on a libfoo.so that is a linker script naming an
+  archive outside every search dir;
+- `link_arg_search_*`: `-Wl,-lfoo` found in a dir named only by link arguments: `-L DIR`
+  as two arguments, `-Wl,-L,DIR`, `-Wl,--library-path=DIR`.
+
+`test_a_system_static_library_linked_into_a_dependent_is_keyed` (rlib mode only) uses
+`-l static:-bundle=NAME` for a library in /usr/lib/<arch>-linux-gnu, a default dir: the
+library is linked into the binary, whose command line does not name it.
 
 Mode `bin`: the package with build.rs is the binary itself. Mode `rlib`: the package
 with build.rs is a library (the native code is bundled into, or recorded in, its
@@ -35,8 +45,10 @@ from __future__ import annotations
 
 import glob
 import os
+import platform
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from correctness_helpers import (
@@ -67,6 +79,14 @@ fn number_in(text: &str) -> String {
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let o = out.display().to_string();
+    if VARIANT == "system_no_bundle" {
+        // A static library in the linker's default dirs, linked into the dependent only.
+        let name = env::var("FOO_SYSTEM_NAME").unwrap();
+        println!("cargo:rerun-if-env-changed=FOO_SYSTEM_NAME");
+        println!("cargo:rerun-if-changed={}", env::var("FOO_SYSTEM_PATH").unwrap());
+        println!("cargo:rustc-link-lib=static:-bundle={name}");
+        return;
+    }
     if VARIANT == "library_path" {
         // A "system" library: found by the linker through LIBRARY_PATH, like a distro's
         // libfoo.a; build.rs only tells cargo when to rerun (pkg-config style).
@@ -199,6 +219,42 @@ fn main() {
             search();
             println!("cargo:rustc-link-lib=dylib=foo");
         }
+        "thin_archive" => {
+            // `ar T` stores the member's path, not its bytes.
+            let dir = out.join("thin");
+            fs::create_dir_all(&dir).unwrap();
+            let _ = fs::remove_file(dir.join("libfoo.a"));
+            run(Command::new("ar").arg("crsTD").arg(dir.join("libfoo.a")).arg(&obj));
+            println!("cargo:rustc-link-search=native={}", dir.display());
+            println!("cargo:rustc-link-lib=static=foo");
+        }
+        "script_elsewhere" => {
+            // A libfoo.so that is a linker script naming an archive outside every -L dir.
+            let (dir, implementation) = (out.join("script"), out.join("impl"));
+            fs::create_dir_all(&dir).unwrap();
+            fs::create_dir_all(&implementation).unwrap();
+            fs::rename(&archive, implementation.join("libfoo_impl.a")).unwrap();
+            let input = format!("INPUT({})\n", implementation.join("libfoo_impl.a").display());
+            fs::write(dir.join("libfoo.so"), input).unwrap();
+            println!("cargo:rustc-link-search=native={}", dir.display());
+            println!("cargo:rustc-link-lib=dylib=foo");
+        }
+        "link_arg_search_split" | "link_arg_search_wl" | "link_arg_search_long" => {
+            // A search dir named in link arguments only, in the linker's other spellings.
+            let dir = out.join("sub");
+            fs::create_dir_all(&dir).unwrap();
+            fs::rename(&archive, dir.join("libfoo.a")).unwrap();
+            let d = dir.display();
+            match VARIANT {
+                "link_arg_search_split" => {
+                    println!("cargo:rustc-link-arg=-L");
+                    println!("cargo:rustc-link-arg={d}");
+                }
+                "link_arg_search_wl" => println!("cargo:rustc-link-arg=-Wl,-L,{d}"),
+                _ => println!("cargo:rustc-link-arg=-Wl,--library-path={d}"),
+            }
+            println!("cargo:rustc-link-arg=-Wl,-Bstatic,-lfoo,-Bdynamic");
+        }
         other => panic!("unknown variant {other}"),
     }
 }
@@ -273,6 +329,13 @@ CASES = [
     ("rlib_via_search", "bin"),
     ("library_path", "bin"),
     ("library_path", "rlib"),
+    ("thin_archive", "bin"),
+    ("thin_archive", "rlib"),
+    ("script_elsewhere", "bin"),
+    ("script_elsewhere", "rlib"),
+    ("link_arg_search_split", "bin"),
+    ("link_arg_search_wl", "bin"),
+    ("link_arg_search_long", "bin"),
 ]
 
 
@@ -328,7 +391,49 @@ def test_editing_the_c_source_changes_the_cached_program(
         lib_dir = tmp_path / "syslib"
         env.update(LIBRARY_PATH=str(lib_dir), FOO_LIB_DIR=str(lib_dir))
         build_system_library(foo_c, lib_dir)
+    _edit_and_rebuild(root, env, foo_c, variant, tmp_path / "syslib")
 
+
+# A dir the compiler driver passes to the linker by default (rust-lld has no default dirs
+# of its own, so /usr/local/lib would not do).
+SYSTEM_LIB_DIR = Path(f"/usr/lib/{platform.machine()}-linux-gnu")
+
+
+@pytest.mark.skipif(
+    not os.access(SYSTEM_LIB_DIR, os.W_OK), reason=f"needs to write a library to {SYSTEM_LIB_DIR}"
+)
+def test_a_system_static_library_linked_into_a_dependent_is_keyed(tmp_path: Path) -> None:
+    """`-l static:-bundle=NAME` leaves the library out of the rlib; rustc links it into
+    the binary from the linker's default dirs, which no command line names. The library
+    has a name of its own, removed afterwards."""
+    root = tmp_path / "ws"
+    native_pkg = make_project(root, "system_no_bundle", "rlib")
+    name = f"bctest{os.getpid()}{os.urandom(4).hex()}"
+    installed = SYSTEM_LIB_DIR / f"lib{name}.a"
+    env = clean_env(
+        tmp_path / "home", tmp_path / "cache", FOO_SYSTEM_NAME=name, FOO_SYSTEM_PATH=str(installed)
+    )
+    staging = tmp_path / "staging"
+
+    def install(source: Path) -> None:
+        build_system_library(source, staging)
+        installed.write_bytes((staging / "libfoo.a").read_bytes())
+
+    try:
+        install(native_pkg / "native" / "foo.c")
+        _edit_and_rebuild(root, env, native_pkg / "native" / "foo.c", "system", staging, install)
+    finally:
+        installed.unlink(missing_ok=True)
+
+
+def _edit_and_rebuild(
+    root: Path,
+    env: dict[str, str],
+    foo_c: Path,
+    variant: str,
+    lib_dir: Path,
+    install: Callable[[Path], None] | None = None,
+) -> None:
     cargo(root, "build", env=env)
     binary = root / "target" / "debug" / "app"
     assert program_result(binary, program_env(root, env)) == "value=1\n"
@@ -336,6 +441,8 @@ def test_editing_the_c_source_changes_the_cached_program(
     foo_c.write_text(FOO_C.format(n=2))
     if variant == "library_path":
         build_system_library(foo_c, lib_dir)
+    if install is not None:
+        install(foo_c)
     cargo(root, "build", env=env)
     cached = program_result(binary, program_env(root, env))
     if cached != "value=2\n":
