@@ -4,7 +4,8 @@ What it read comes from its dep-info: the source files (keyed by path as rustc
 names them, relative for workspace members, and by digest) and the env vars it
 looked up (keyed by value). A source whose inode changed since rustc started
 (ctime moves on every write and rename; tools that keep mtimes, `cp -p`, `rsync -a`,
-`tar`, cannot set it back) may not be what rustc read, so nothing is stored.
+`tar`, cannot set it back) may not be what rustc read, so nothing is stored; nor when
+a symlink or directory on its path was put in place since (source_paths.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, neutralize, parse_de
 from buildcache.wrapper.hit import digest_source
 from buildcache.wrapper.messages import json_bytes
 from buildcache.wrapper.rustc_args import RustcCall
+from buildcache.wrapper.source_paths import PathChanged, PathChecker
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
@@ -66,6 +68,8 @@ def describe_compile(
         info = parse_dep_info(dep_text)
     except (OSError, ValueError) as error:
         raise NotStorable(f"dep-info unreadable: {error}") from None
+    _check_cwd_unmoved(cwd)
+    paths = PathChecker(started_ns, cwd)
     files = []
     for path in info.files:
         memo.pop(path, None)  # hash what rustc saw, not what the lookup saw
@@ -78,10 +82,25 @@ def describe_compile(
             raise NotStorable(f"source {path} vanished") from None
         if max(changed.st_ctime_ns, changed.st_mtime_ns) >= started_ns:
             raise NotStorable(f"source {path} changed while rustc ran")
+        try:
+            paths.check(path)
+        except PathChanged as reason:
+            raise NotStorable(f"source {path}: {reason}") from None
         files.append((path, digest))
     files.sort()
     env = sorted(info.env, key=lambda item: item[0])
     return Described(files, env, dep_text)
+
+
+def _check_cwd_unmoved(cwd: str) -> None:
+    """rustc resolved relative paths from this process's working directory; they are
+    hashed through the name `cwd`, which must still lead there."""
+    try:
+        named, actual = os.stat(cwd), os.stat(".")
+    except OSError:
+        raise NotStorable("the working directory vanished") from None
+    if (named.st_dev, named.st_ino) != (actual.st_dev, actual.st_ino):
+        raise NotStorable(f"{cwd} no longer names the working directory")
 
 
 def collect_outputs(
