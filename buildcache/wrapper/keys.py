@@ -28,7 +28,16 @@ from buildcache.wrapper.rustc_args import RustcCall
 KEY_FORMAT = "buildcache-key-v2"
 # Set by cargo for every crate; they reach the output through env!() or a proc-macro.
 ALWAYS_KEYED_PREFIXES = ("CARGO_PKG_",)
-ALWAYS_KEYED_NAMES = ("CARGO_CRATE_NAME", "CARGO_BIN_NAME", "RUSTC_BOOTSTRAP", "RUST_TARGET_PATH")
+ALWAYS_KEYED_NAMES = (
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    # Read by rustc itself, so never in a dep-info: RUSTC_BOOTSTRAP unlocks features,
+    # RUST_TARGET_PATH finds target specs, RUSTC_FORCE_RUSTC_VERSION replaces the
+    # version mixed into the crate's hash (and so into symbol names and TypeIds).
+    "RUSTC_BOOTSTRAP",
+    "RUST_TARGET_PATH",
+    "RUSTC_FORCE_RUSTC_VERSION",
+)
 # Differs on every build (jobserver descriptors) and cannot reach an output.
 NEVER_KEYED_NAMES = ("CARGO_MAKEFLAGS",)
 # For linked outputs: where the linker and the compiler driver look for their parts.
