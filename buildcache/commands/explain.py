@@ -35,6 +35,10 @@ def _describe(item: dict[str, object]) -> str:
         )
     if kind == "argument":
         return f"rustc argument {change}: {name}"
+    if kind == "cwd":
+        if change == "changed":
+            return f"working directory: {item['old']!r} -> {item['new']!r}"
+        return f"working directory {change}: {item['new']!r}"
     return f"{kind} {name}: {change}"
 
 
