@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _describe(item: dict[str, object]) -> str:
     kind, name, change = item["kind"], item["name"], item["change"]
     if kind == "rustc":
-        return "the compiler changed (rustc -vV or its sysroot)"
+        return "the compiler changed (rustc -vV, its sysroot or its files)"
     if kind == "source":
         return f"source file {name}: {'content changed' if change == 'changed' else change}"
     if kind == "env":
