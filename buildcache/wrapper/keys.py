@@ -28,7 +28,9 @@ from buildcache.cache.file_digests import content_digest
 from buildcache.wrapper.native_inputs import native_inputs
 from buildcache.wrapper.rustc_args import RustcCall
 
-KEY_FORMAT = "buildcache-key-v2"
+# v3: manifests record files that must stay absent (hit.ABSENT); v2 manifests, which
+# do not, must not be found any more.
+KEY_FORMAT = "buildcache-key-v3"
 # Set by cargo for every crate; they reach the output through env!() or a proc-macro.
 ALWAYS_KEYED_PREFIXES = ("CARGO_PKG_",)
 ALWAYS_KEYED_NAMES = (

@@ -6,6 +6,9 @@ looked up (keyed by value). A source whose inode changed since rustc started
 (ctime moves on every write and rename; tools that keep mtimes, `cp -p`, `rsync -a`,
 `tar`, cannot set it back) may not be what rustc read, so nothing is stored; nor when
 a symlink or directory on its path was put in place since (source_paths.py).
+Beside each module file, the file `mod` would also have accepted (`foo/mod.rs` for
+`foo.rs`, and the reverse) is recorded as absent: its appearance makes the module
+ambiguous, and rustc fail, so it must make the entry not match.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from buildcache.cache import counters, store
 from buildcache.cache.file_digests import remember_output
 from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, neutralize, parse_dep_info
-from buildcache.wrapper.hit import digest_source
+from buildcache.wrapper.hit import ABSENT, digest_source
 from buildcache.wrapper.messages import json_bytes
 from buildcache.wrapper.rustc_args import RustcCall
 from buildcache.wrapper.source_paths import PathChanged, PathChecker
@@ -74,7 +77,7 @@ def describe_compile(
     for path in info.files:
         memo.pop(path, None)  # hash what rustc saw, not what the lookup saw
         digest = digest_source(path, cwd, memo)
-        if digest is None:
+        if digest is None or digest == ABSENT:
             raise NotStorable(f"source {path} unreadable")
         try:
             changed = os.stat(os.path.join(cwd, path))
@@ -87,9 +90,37 @@ def describe_compile(
         except PathChanged as reason:
             raise NotStorable(f"source {path}: {reason}") from None
         files.append((path, digest))
+    for alternate in _module_alternates(call.input, info.files):
+        memo.pop(alternate, None)
+        if digest_source(alternate, cwd, memo) != ABSENT:
+            raise NotStorable(f"{alternate} exists: `mod` would now be ambiguous (E0761)")
+        files.append((alternate, ABSENT))
     files.sort()
     env = sorted(info.env, key=lambda item: item[0])
     return Described(files, env, dep_text)
+
+
+def _module_alternates(crate_root: str, sources: list[str]) -> list[str]:
+    """The other file each source's `mod` declaration could have found: `foo/mod.rs`
+    for `foo.rs` and `foo.rs` for `foo/mod.rs`. rustc only compiled because it was
+    absent. (For a file that no `mod` found, `#[path]` or `include!`, recording it
+    absent costs a miss if it ever appears, nothing else.)"""
+    known = set(sources)
+    alternates = []
+    for path in sources:
+        if not path.endswith(".rs") or path == crate_root:
+            continue
+        head, name = os.path.split(path)
+        if name != "mod.rs":
+            alternate = os.path.join(head, name[: -len(".rs")], "mod.rs")
+        elif head and os.path.basename(head) not in ("", ".", ".."):
+            alternate = head + ".rs"
+        else:
+            continue
+        if alternate not in known:
+            known.add(alternate)
+            alternates.append(alternate)
+    return alternates
 
 
 def _check_cwd_unmoved(cwd: str) -> None:
