@@ -23,6 +23,17 @@ def test_a_file_rewritten_with_its_old_mtime_gets_its_new_digest(tmp_path: Path)
     assert content_digest(str(cache), str(lib)) == file_digest(str(lib))
 
 
+def test_a_damaged_record_is_not_trusted(tmp_path: Path) -> None:
+    cache, lib = tmp_path / "cache", tmp_path / "libfoo.rlib"
+    lib.write_bytes(b"one")
+    remember_output(str(cache), str(lib), b"one")
+    (record,) = cache.rglob("*.digest")
+    data = bytearray(record.read_bytes())
+    data[5] ^= 0x40  # the flip tests/test_wrapper_cargo.py applies to every cache file
+    record.write_bytes(bytes(data))
+    assert content_digest(str(cache), str(lib)) == file_digest(str(lib))
+
+
 def test_a_directory_digest_follows_every_file_in_it(tmp_path: Path) -> None:
     cache, native = tmp_path / "cache", tmp_path / "out"
     native.mkdir()

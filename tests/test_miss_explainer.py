@@ -12,6 +12,7 @@ INPUTS = {
     "env": ["CARGO_PKG_VERSION=0.1.0"],
     "externs": [("bar", "key:abc")],
     "native": [],
+    "cwd": "/work/a",
 }
 
 
@@ -38,6 +39,7 @@ def test_each_kind_of_input_is_named() -> None:
         externs=[("bar", "key:def")],
         files=[("src/lib.rs", "d2"), ("src/new.rs", "d3")],
         env_deps=[("FOO", "2")],
+        cwd="/work/b",
     )
     found = {(d["kind"], d["name"], d["change"]) for d in differences(record(), new)}
     assert found == {
@@ -49,6 +51,7 @@ def test_each_kind_of_input_is_named() -> None:
         ("source", "src/lib.rs", "changed"),
         ("source", "src/new.rs", "added"),
         ("env", "FOO", "changed"),
+        ("cwd", "working directory", "changed"),
     }
 
 

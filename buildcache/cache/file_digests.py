@@ -24,6 +24,7 @@ from buildcache.cache.atomic import atomic_write, makedirs
 from buildcache.cache.digests import file_digest, text_digest
 
 RECORD_SUFFIX = ".digest"
+HEX_DIGITS = "0123456789abcdef"
 # Records written by this process, [bytes, files]: the wrapper adds them to the counters
 # of the call, so the size cap sees them (eviction recounts each shard exactly).
 WRITTEN = [0, 0]
@@ -46,7 +47,9 @@ def _recall(cache_dir: str, name: str) -> str | None:
             digest = handle.read()
     except (OSError, UnicodeDecodeError):
         return None
-    return digest if len(digest) == 64 else None
+    # Not sealed like the other records (they are read on every call), but a damaged
+    # character is no longer lowercase hex: such a record is hashed again, not trusted.
+    return digest if len(digest) == 64 and not digest.strip(HEX_DIGITS) else None
 
 
 def _remember(

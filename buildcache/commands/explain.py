@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _describe(item: dict[str, object]) -> str:
     kind, name, change = item["kind"], item["name"], item["change"]
     if kind == "rustc":
-        return "the compiler changed (rustc -vV or its sysroot)"
+        return "the compiler changed (rustc -vV, its sysroot or its files)"
     if kind == "compiler":
         return "the C/C++ compiler changed (another program, or its bytes)"
     if kind == "cwd":
@@ -39,6 +39,10 @@ def _describe(item: dict[str, object]) -> str:
         )
     if kind == "argument":
         return f"rustc argument {change}: {name}"
+    if kind == "cwd":
+        if change == "changed":
+            return f"working directory: {item['old']!r} -> {item['new']!r}"
+        return f"working directory {change}: {item['new']!r}"
     return f"{kind} {name}: {change}"
 
 

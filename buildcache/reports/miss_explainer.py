@@ -78,6 +78,18 @@ def differences(old: Record, new: Record) -> list[Difference]:
     if old_in.get("rustc") != new_in.get("rustc"):
         found.append({"kind": "rustc", "name": "rustc -vV / sysroot", "change": "changed"})
     found += _diff_args(old_in.get("args"), new_in.get("args"))
+    if old_in.get("cwd") != new_in.get("cwd"):
+        # Records of crates without dependencies written before it was keyed lack it.
+        change = "changed" if "cwd" in old_in else "added"
+        found.append(
+            {
+                "kind": "cwd",
+                "name": "working directory",
+                "change": change,
+                "old": old_in.get("cwd"),
+                "new": new_in.get("cwd"),
+            }
+        )
     found += _diff_named("source", _pairs(old.get("files")), _pairs(new.get("files")))
     found += _diff_named("env", _pairs(old.get("env_deps")), _pairs(new.get("env_deps")))
     found += _diff_named("env", _pairs(old_in.get("env")), _pairs(new_in.get("env")))
@@ -104,11 +116,6 @@ def _c_family_differences(old: dict[str, object], new: dict[str, object]) -> lis
     if old.get("preprocessed") != new.get("preprocessed"):
         name = f"{new.get('source')} after preprocessing (the source or a header it includes)"
         found.append({"kind": "source", "name": name, "change": "changed"})
-    if old.get("cwd") != new.get("cwd"):
-        found.append(
-            {"kind": "cwd", "name": "working directory", "change": "changed",
-             "old": old.get("cwd"), "new": new.get("cwd")}
-        )  # fmt: skip
     return found
 
 

@@ -1,4 +1,6 @@
-"""A hit: find the entry whose recorded sources and env vars match now, and restore it."""
+"""A hit: find the entry whose recorded sources and env vars match now, and restore it.
+
+Recorded sources include files that must still be absent (ABSENT)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,21 @@ from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, localize
 from buildcache.wrapper.messages import json_bytes, write_stream
 from buildcache.wrapper.rustc_args import RustcCall
 
+# The digest a manifest records for a file that must not exist. rustc's module lookup
+# depends on the absence of `foo/mod.rs` as much as on the content of `foo.rs`: with
+# both present, `mod foo;` fails (E0761). See miss.py.
+ABSENT = "absent"
+
 
 def digest_source(path: str, cwd: str, memo: dict[str, str | None]) -> str | None:
+    """The file's digest; ABSENT when nothing is there (what rustc's exists() calls
+    absent: no file, a dangling symlink, a non-directory on the path); None when
+    something is there but cannot be read."""
     if path not in memo:
         try:
             memo[path] = file_digest(os.path.join(cwd, path))
+        except (FileNotFoundError, NotADirectoryError):
+            memo[path] = ABSENT
         except OSError:
             memo[path] = None
     return memo[path]

@@ -7,13 +7,16 @@
   (a dependent compiled against one fails with E0460 against the other);
 - native code by content (native_inputs.py); the linker by content for linked outputs;
 - the CPU when `-C target-cpu=native`;
+- the working directory, for every crate: rustc writes it into the output's debuginfo
+  and source map, so a crate built in another checkout is not the same output even
+  when its sources are;
 - the CARGO_* values cargo sets for the crate. A crate with dependencies may expand a
-  proc-macro, and a proc-macro can read the environment and the working directory
-  without rustc noticing (stable Rust has no tracked env for it), so for those crates
-  every CARGO_* value (CARGO_MANIFEST_DIR included), OUT_DIR, the values the build
-  script set with `cargo:rustc-env` and the working directory are keyed as they are.
-  A crate without dependencies cannot run a proc-macro; what it reads through env!()
-  is in its dep-info and keyed from there (see miss.py).
+  proc-macro, and a proc-macro can read the environment without rustc noticing
+  (stable Rust has no tracked env for it), so for those crates every CARGO_* value
+  (CARGO_MANIFEST_DIR included), OUT_DIR and the values the build script set with
+  `cargo:rustc-env` are keyed as they are. A crate without dependencies cannot run a
+  proc-macro; what it reads through env!() is in its dep-info and keyed from there
+  (see miss.py).
 """
 
 from __future__ import annotations
@@ -25,10 +28,21 @@ from buildcache.cache.file_digests import content_digest
 from buildcache.wrapper.native_inputs import native_inputs
 from buildcache.wrapper.rustc_args import RustcCall
 
-KEY_FORMAT = "buildcache-key-v2"
+# v3: manifests record files that must stay absent (hit.ABSENT); v2 manifests, which
+# do not, must not be found any more.
+KEY_FORMAT = "buildcache-key-v3"
 # Set by cargo for every crate; they reach the output through env!() or a proc-macro.
 ALWAYS_KEYED_PREFIXES = ("CARGO_PKG_",)
-ALWAYS_KEYED_NAMES = ("CARGO_CRATE_NAME", "CARGO_BIN_NAME", "RUSTC_BOOTSTRAP", "RUST_TARGET_PATH")
+ALWAYS_KEYED_NAMES = (
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    # Read by rustc itself, so never in a dep-info: RUSTC_BOOTSTRAP unlocks features,
+    # RUST_TARGET_PATH finds target specs, RUSTC_FORCE_RUSTC_VERSION replaces the
+    # version mixed into the crate's hash (and so into symbol names and TypeIds).
+    "RUSTC_BOOTSTRAP",
+    "RUST_TARGET_PATH",
+    "RUSTC_FORCE_RUSTC_VERSION",
+)
 # Differs on every build (jobserver descriptors) and cannot reach an output.
 NEVER_KEYED_NAMES = ("CARGO_MAKEFLAGS",)
 # For linked outputs: where the linker and the compiler driver look for their parts.
@@ -45,9 +59,13 @@ def base_inputs(
         "env": _keyed_env(environ, expands_macros=bool(call.externs)),
         "externs": [(name, content_digest(cache_dir, path)) for name, path in call.externs],
         "native": native_inputs(call, cache_dir, environ),
+        # rustc writes it into every output (DW_AT_comp_dir, the absolute source paths
+        # of debuginfo and of the rmeta's source map). A --remap-path-prefix of exactly
+        # cwd would take it out, but its FROM is then in the arguments keyed above;
+        # a remap of a shorter prefix leaves the rest of cwd in the output.
+        "cwd": cwd,
     }
     if call.externs:
-        inputs["cwd"] = cwd
         inputs["build_script_env"] = _build_script_env(environ)
     if call.links:
         inputs["linker"] = _linker_digest(call.linker or "cc", environ, cache_dir)

@@ -4,7 +4,11 @@ What it read comes from its dep-info: the source files (keyed by path as rustc
 names them, relative for workspace members, and by digest) and the env vars it
 looked up (keyed by value). A source whose inode changed since rustc started
 (ctime moves on every write and rename; tools that keep mtimes, `cp -p`, `rsync -a`,
-`tar`, cannot set it back) may not be what rustc read, so nothing is stored.
+`tar`, cannot set it back) may not be what rustc read, so nothing is stored; nor when
+a symlink or directory on its path was put in place since (source_paths.py).
+Beside each module file, the file `mod` would also have accepted (`foo/mod.rs` for
+`foo.rs`, and the reverse) is recorded as absent: its appearance makes the module
+ambiguous, and rustc fail, so it must make the entry not match.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import time
 from buildcache.cache import counters, store
 from buildcache.cache.file_digests import remember_output
 from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, neutralize, parse_dep_info
-from buildcache.wrapper.hit import digest_source
+from buildcache.wrapper.hit import ABSENT, digest_source
 from buildcache.wrapper.messages import json_bytes
 from buildcache.wrapper.rustc_args import RustcCall
+from buildcache.wrapper.source_paths import PathChanged, PathChecker
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
@@ -66,11 +71,13 @@ def describe_compile(
         info = parse_dep_info(dep_text)
     except (OSError, ValueError) as error:
         raise NotStorable(f"dep-info unreadable: {error}") from None
+    _check_cwd_unmoved(cwd)
+    paths = PathChecker(started_ns, cwd)
     files = []
     for path in info.files:
         memo.pop(path, None)  # hash what rustc saw, not what the lookup saw
         digest = digest_source(path, cwd, memo)
-        if digest is None:
+        if digest is None or digest == ABSENT:
             raise NotStorable(f"source {path} unreadable")
         try:
             changed = os.stat(os.path.join(cwd, path))
@@ -78,10 +85,53 @@ def describe_compile(
             raise NotStorable(f"source {path} vanished") from None
         if max(changed.st_ctime_ns, changed.st_mtime_ns) >= started_ns:
             raise NotStorable(f"source {path} changed while rustc ran")
+        try:
+            paths.check(path)
+        except PathChanged as reason:
+            raise NotStorable(f"source {path}: {reason}") from None
         files.append((path, digest))
+    for alternate in _module_alternates(call.input, info.files):
+        memo.pop(alternate, None)
+        if digest_source(alternate, cwd, memo) != ABSENT:
+            raise NotStorable(f"{alternate} exists: `mod` would now be ambiguous (E0761)")
+        files.append((alternate, ABSENT))
     files.sort()
     env = sorted(info.env, key=lambda item: item[0])
     return Described(files, env, dep_text)
+
+
+def _module_alternates(crate_root: str, sources: list[str]) -> list[str]:
+    """The other file each source's `mod` declaration could have found: `foo/mod.rs`
+    for `foo.rs` and `foo.rs` for `foo/mod.rs`. rustc only compiled because it was
+    absent. (For a file that no `mod` found, `#[path]` or `include!`, recording it
+    absent costs a miss if it ever appears, nothing else.)"""
+    known = set(sources)
+    alternates = []
+    for path in sources:
+        if not path.endswith(".rs") or path == crate_root:
+            continue
+        head, name = os.path.split(path)
+        if name != "mod.rs":
+            alternate = os.path.join(head, name[: -len(".rs")], "mod.rs")
+        elif head and os.path.basename(head) not in ("", ".", ".."):
+            alternate = head + ".rs"
+        else:
+            continue
+        if alternate not in known:
+            known.add(alternate)
+            alternates.append(alternate)
+    return alternates
+
+
+def _check_cwd_unmoved(cwd: str) -> None:
+    """rustc resolved relative paths from this process's working directory; they are
+    hashed through the name `cwd`, which must still lead there."""
+    try:
+        named, actual = os.stat(cwd), os.stat(".")
+    except OSError:
+        raise NotStorable("the working directory vanished") from None
+    if (named.st_dev, named.st_ino) != (actual.st_dev, actual.st_ino):
+        raise NotStorable(f"{cwd} no longer names the working directory")
 
 
 def collect_outputs(

@@ -1,8 +1,15 @@
-"""Which compiler is this? `rustc -vV` and its sysroot, remembered per binary.
+"""Which compiler is this? `rustc -vV`, its sysroot, and the content of the compiler.
 
-Running `rustc -vV` costs tens of milliseconds, so its answer is cached in
-`<cache>/rustc/` keyed by the binary's path and validated by its size, mtime
-and inode: a toolchain update replaces the file and so re-runs the query.
+The version string alone does not identify a compiler: one rebuilt from patched
+sources (a rustc developer's linked stage1 toolchain, a distro package with a
+backported fix) reports the same `-vV`. So the identity also covers the content of
+the rustc binary and of the compiler's libraries in `<sysroot>/lib` (the driver,
+where rustc really lives, and LLVM).
+
+Running `rustc -vV` costs tens of milliseconds and hashing the libraries more, so
+the identity is cached in `<cache>/rustc/` keyed by the binary's path and validated
+by the stamps (size, mtime, ctime, inode) of the binary and of those libraries: any
+change to one of them re-runs the query and rehashes what changed.
 A rustup proxy (the `rustc` in ~/.cargo/bin) picks its toolchain from the
 environment and the directory, so for it the query runs every time; cargo
 itself hands the wrapper the real toolchain binary, so builds don't pay this.
@@ -14,6 +21,10 @@ import os
 
 from buildcache.cache.atomic import atomic_write, makedirs
 from buildcache.cache.digests import seal_text, text_digest, unseal_text
+from buildcache.cache.file_digests import content_digest
+
+# In <sysroot>/lib: librustc_driver-<hash>.so and libLLVM*.so*.
+COMPILER_LIBRARY_PREFIXES = ("librustc_driver-", "libLLVM")
 
 
 def _is_rustup_proxy(path: str) -> bool:
@@ -48,21 +59,69 @@ def locate_executable(program: str, search_path: str) -> str:
 def rustc_identity(cache_dir: str, rustc: str) -> str:
     """A digest that changes whenever the compiler (or its sysroot) changes."""
     rustc = locate_executable(rustc, os.environ.get("PATH", os.defpath))
-    info = os.stat(rustc)
     if _is_rustup_proxy(rustc):
-        return text_digest("rustc", _query(rustc))
-    stamp = f"{os.path.abspath(rustc)}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}"
+        query = _query(rustc)
+        return _identity(cache_dir, rustc, query, _sysroot_of(query))
+    stamp = f"{os.path.abspath(rustc)} {_stamp(os.stat(rustc))}"
     record = os.path.join(cache_dir, "rustc", text_digest(stamp)[:32])
-    stamp = stamp.replace("\0", " ")
     try:
         with open(record, encoding="utf-8") as handle:
             text = unseal_text(handle.read())
-        saved_stamp, _, identity = (text or "").partition("\n")
-        if saved_stamp == stamp and len(identity) == 64:
+        saved_stamp, sysroot, saved_libraries, identity = (text or "").split("\n")
+        if (
+            saved_stamp == stamp
+            and saved_libraries == _library_stamps(sysroot)
+            and len(identity) == 64
+        ):
             return identity
-    except (FileNotFoundError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, ValueError):
         pass
-    identity = text_digest("rustc", _query(rustc))
-    makedirs(cache_dir, os.path.dirname(record))
-    atomic_write(record, seal_text(f"{stamp}\n{identity}"))
+    query = _query(rustc)
+    sysroot = _sysroot_of(query)
+    libraries = _library_stamps(sysroot)
+    identity = _identity(cache_dir, rustc, query, sysroot)
+    if _library_stamps(sysroot) == libraries:  # else a library changed while we hashed it
+        makedirs(cache_dir, os.path.dirname(record))
+        atomic_write(record, seal_text(f"{stamp}\n{sysroot}\n{libraries}\n{identity}"))
     return identity
+
+
+def _stamp(info: os.stat_result) -> str:
+    return f"{info.st_size} {info.st_mtime_ns} {info.st_ctime_ns} {info.st_ino}"
+
+
+def _sysroot_of(query: str) -> str:
+    return query.rpartition("sysroot: ")[2].strip()
+
+
+def _compiler_libraries(sysroot: str) -> list[str]:
+    """The shared libraries the compiler runs: the driver (rustc itself, linked into a
+    small launcher) and LLVM. A compiler rebuilt from patched sources keeps its
+    version string; these files are what changes."""
+    directory = os.path.join(sysroot, "lib")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    wanted = [n for n in names if n.startswith(COMPILER_LIBRARY_PREFIXES) and ".so" in n]
+    return [os.path.join(directory, name) for name in sorted(wanted)]
+
+
+def _library_stamps(sysroot: str) -> str:
+    stamps = []
+    for path in _compiler_libraries(sysroot):
+        try:
+            stamps.append(f"{os.path.basename(path)} {_stamp(os.stat(path))}")
+        except OSError:
+            stamps.append(f"{os.path.basename(path)} missing")
+    return "\t".join(stamps)
+
+
+def _identity(cache_dir: str, rustc: str, query: str, sysroot: str) -> str:
+    """-vV and the sysroot, plus the content of the compiler's binary and libraries
+    (each digest remembered by its file's stamp, so a new launcher path costs no
+    rehash of the 150 MB driver)."""
+    parts = [query, "binary", content_digest(cache_dir, os.path.realpath(rustc))]
+    for path in _compiler_libraries(sysroot):
+        parts += [os.path.basename(path), content_digest(cache_dir, path)]
+    return text_digest("rustc", *parts)

@@ -173,11 +173,11 @@ def _restore(entry: store.Entry, call: CCall) -> bool:
         wanted["depfile"] = call.dep_file
     if set(files) != set(wanted):
         return False
-    from buildcache.cache.atomic import atomic_write
+    from buildcache.cache.atomic import atomic_write, restored_mode
 
     for name, path in wanted.items():
         mode, data = files[name]
-        atomic_write(path, data, mode=mode)
+        atomic_write(path, data, mode=restored_mode(mode))  # as the compiler would under this umask
     write_stream(sys.stdout, entry.stdout)
     write_stream(sys.stderr, entry.stderr)
     return True
