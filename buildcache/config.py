@@ -18,7 +18,23 @@ from buildcache.sizes import parse_cache_size
 
 DEFAULT_MAX_SIZE = "10G"
 SYSTEM_CONFIG_FILE = "/etc/buildcache.conf"
-VARIABLES = ("BUILDCACHE_DIR", "BUILDCACHE_MAX_SIZE", "BUILDCACHE_DISABLE", "BUILDCACHE_LOG")
+VARIABLES = (
+    "BUILDCACHE_DIR",
+    "BUILDCACHE_MAX_SIZE",
+    "BUILDCACHE_DISABLE",
+    "BUILDCACHE_LOG",
+    "BUILDCACHE_REMOTE",
+    "BUILDCACHE_REMOTE_READ_ONLY",
+    "BUILDCACHE_REMOTE_TIMEOUT",
+    "BUILDCACHE_REMOTE_SIGNING_KEY",
+    "BUILDCACHE_REMOTE_SIGNING_KEY_FILE",
+)
+# How long one wrapper call waits for the storage helper's answer, by default. A
+# remote hit on loopback or a LAN takes milliseconds; a slow or dead remote must cost
+# little, and after repeated failures it is skipped altogether (remote/breaker.py).
+DEFAULT_REMOTE_TIMEOUT = "2"
+# A guessable HMAC key protects nothing; 16 bytes is the floor `openssl rand -hex 16` gives.
+MIN_SIGNING_KEY_BYTES = 16
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 _FALSE_WORDS = {"", "0", "false", "no", "off"}
@@ -79,16 +95,40 @@ def _home(environ: dict[str, str] | os._Environ[str]) -> str:
 class Config:
     """The effective configuration and, per variable, where its value came from."""
 
-    __slots__ = ("cache_dir", "max_bytes", "disabled", "log", "origins")
+    __slots__ = (
+        "cache_dir",
+        "max_bytes",
+        "disabled",
+        "log",
+        "origins",
+        "remotes",
+        "remote_read_only",
+        "remote_timeout",
+        "signing_key",
+    )
 
     def __init__(
-        self, cache_dir: str, max_bytes: int, disabled: bool, log: str, origins: dict[str, str]
+        self,
+        cache_dir: str,
+        max_bytes: int,
+        disabled: bool,
+        log: str,
+        origins: dict[str, str],
+        *,
+        remotes: tuple[str, ...] = (),
+        remote_read_only: bool = False,
+        remote_timeout: float = float(DEFAULT_REMOTE_TIMEOUT),
+        signing_key: bytes | None = None,
     ) -> None:
         self.cache_dir = cache_dir
         self.max_bytes = max_bytes
         self.disabled = disabled
         self.log = log
         self.origins = origins
+        self.remotes = remotes  # URLs with credentials: show them only through redact()
+        self.remote_read_only = remote_read_only
+        self.remote_timeout = remote_timeout
+        self.signing_key = signing_key  # never shown anywhere
 
 
 def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Config:
@@ -130,4 +170,81 @@ def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Con
         raise ConfigError("BUILDCACHE_LOG", log, "must be an absolute path or 'stderr'")
     log = os.path.expanduser(log) if log != "stderr" else log
     origins.setdefault("BUILDCACHE_LOG", "default")
-    return Config(cache_dir, max_bytes, disabled, log, origins)
+    remotes = _remotes(raw.get("BUILDCACHE_REMOTE", ""))
+    read_only = parse_bool(
+        raw.get("BUILDCACHE_REMOTE_READ_ONLY", ""), variable="BUILDCACHE_REMOTE_READ_ONLY"
+    )
+    timeout = _remote_timeout(raw.get("BUILDCACHE_REMOTE_TIMEOUT", DEFAULT_REMOTE_TIMEOUT))
+    signing_key = _signing_key(raw)
+    for name in VARIABLES[4:]:
+        origins.setdefault(name, "default")
+    return Config(
+        cache_dir,
+        max_bytes,
+        disabled,
+        log,
+        origins,
+        remotes=remotes,
+        remote_read_only=read_only,
+        remote_timeout=timeout,
+        signing_key=signing_key,
+    )
+
+
+def _remotes(text: str) -> tuple[str, ...]:
+    if not text.strip():
+        return ()
+    from buildcache.remote.urls import BadRemote, check_remote, redact, split_remotes
+
+    urls = split_remotes(text)
+    for url in urls:
+        try:
+            check_remote(url)
+        except BadRemote as error:
+            # The value shown is redacted: a password in the URL must not reach a log.
+            shown = " ".join(redact(part) for part in urls)
+            raise ConfigError("BUILDCACHE_REMOTE", shown, str(error)) from None
+    return tuple(urls)
+
+
+def _remote_timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        raise ConfigError(
+            "BUILDCACHE_REMOTE_TIMEOUT", text, "expected seconds, more than 0 and at most 600"
+        )
+    return seconds
+
+
+def _signing_key(raw: dict[str, str]) -> bytes | None:
+    """The HMAC key from BUILDCACHE_REMOTE_SIGNING_KEY, or read from the file
+    BUILDCACHE_REMOTE_SIGNING_KEY_FILE names. Errors never show the key."""
+    key = raw.get("BUILDCACHE_REMOTE_SIGNING_KEY", "")
+    path = raw.get("BUILDCACHE_REMOTE_SIGNING_KEY_FILE", "")
+    if key and path:
+        raise ConfigError(
+            "BUILDCACHE_REMOTE_SIGNING_KEY_FILE", path, "set either it or the key, not both"
+        )
+    if path:
+        try:
+            with open(os.path.expanduser(path), "rb") as handle:
+                key_bytes = handle.read().strip()
+        except OSError as error:
+            raise ConfigError(
+                "BUILDCACHE_REMOTE_SIGNING_KEY_FILE", path, f"cannot be read ({error.strerror})"
+            ) from None
+        if len(key_bytes) < MIN_SIGNING_KEY_BYTES:
+            raise ConfigError(
+                "BUILDCACHE_REMOTE_SIGNING_KEY_FILE",
+                path,
+                f"holds a key shorter than {MIN_SIGNING_KEY_BYTES} bytes",
+            )
+        return key_bytes
+    if key and len(key.encode()) < MIN_SIGNING_KEY_BYTES:
+        raise ConfigError(
+            "BUILDCACHE_REMOTE_SIGNING_KEY", "***", f"shorter than {MIN_SIGNING_KEY_BYTES} bytes"
+        )
+    return key.encode() if key else None

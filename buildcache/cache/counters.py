@@ -35,6 +35,19 @@ EVENT_COUNTERS = (
     "c_compile_failed",
     "c_not_stored",
     "c_disabled",
+    # Remote tiers (buildcache/remote). A remote hit also counts in `hits`.
+    "remote_hits",  # served from a remote tier (then written back to the local one)
+    "remote_misses",  # asked a remote, it had nothing usable
+    "remote_errors",  # a tier or the helper failed to answer (the call went on without)
+    "remote_timeouts",  # the helper did not answer within BUILDCACHE_REMOTE_TIMEOUT
+    "remote_skipped",  # lookups not even tried: the remote failed repeatedly just before
+    "remote_corrupt",  # remote values that failed their checksum or format checks
+    "remote_rejected",  # remote values without a valid signature, with a key required
+    "remote_bytes_down",  # bytes received from the helper
+    "remote_bytes_up",  # bytes the helper uploaded (counted by the helper)
+    "remote_uploads",  # values the helper uploaded
+    "remote_upload_errors",  # uploads that failed or were skipped
+    "remote_wait_ms",  # time wrappers spent waiting on the helper
 )
 SIZE_COUNTERS = ("bytes", "files")
 ALL_COUNTERS = EVENT_COUNTERS + SIZE_COUNTERS

@@ -18,6 +18,18 @@ PER_COMPILER_LABELS = (
     ("disabled", "  While disabled"),
     ("not_stored", "Misses not stored (inputs changed)"),
 )
+# Remote tiers (docs/remote.md): shown when a remote is configured or was used.
+REMOTE_LABELS = (
+    ("hits", "Remote hits (also in Hits)"),
+    ("misses", "Remote misses"),
+    ("errors", "Remote errors"),
+    ("timeouts", "Remote timeouts"),
+    ("skipped", "Remote lookups skipped (failing)"),
+    ("corrupt", "Remote values corrupt"),
+    ("rejected", "Remote values rejected (signature)"),
+    ("uploads", "Remote uploads"),
+    ("upload_errors", "Remote upload errors"),
+)
 CACHE_LABELS = (
     ("corrupt", "Corrupt cache files removed"),
     ("evictions", "Files evicted for the size cap"),
@@ -59,6 +71,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label:<36} {summary[key]:>10} {c_cxx[key]:>10}")
     rates = [float(part["hit_rate"]) * 100 for part in (summary, c_cxx)]  # type: ignore[arg-type]
     print(f"{'Hit rate':<36} {rates[0]:>9.1f}% {rates[1]:>9.1f}%")
+    remote = summary["remote"]
+    assert isinstance(remote, dict)
+    if config.remotes or any(remote.values()):
+        for key, label in REMOTE_LABELS:
+            print(f"{label:<36} {remote[key]:>10}")
+        down, up = format_size(remote["bytes_down"]), format_size(remote["bytes_up"])
+        print(f"{'Remote bytes down / up':<36} {down:>10} / {up}")
+        print(f"{'Time waiting on remotes':<36} {remote['wait_ms'] / 1000:>9.1f}s")
     for key, label in CACHE_LABELS:
         print(f"{label:<36} {summary[key]:>10}")
     size, cap = int(summary["cache_bytes"]), int(summary["max_bytes"])  # type: ignore[call-overload]

@@ -48,8 +48,20 @@ def summarize_cache(config: Config) -> dict[str, object]:
         "evictions": totals["evictions"],
         "cache_dir": config.cache_dir,
         "c_cxx": c_family_summary(totals),
+        "local_hits": totals["hits"] - totals["remote_hits"],
+        "remote_hits": totals["remote_hits"],
+        "remote": remote_summary(totals),
     }
     return summary
+
+
+def remote_summary(totals: dict[str, int]) -> dict[str, int]:
+    """`remote` in `stats --json`: the remote tiers' counters without their prefix."""
+    return {
+        name[len("remote_") :]: totals[name]
+        for name in counters.EVENT_COUNTERS
+        if name.startswith("remote_")
+    }
 
 
 # The C/C++ object compiles' own counters, under the names rustc's use at the top level.

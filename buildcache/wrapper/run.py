@@ -40,6 +40,8 @@ TYPE_CHECKING = False  # typing costs ~10 ms to import; mypy honours this spelli
 if TYPE_CHECKING:
     from typing import Callable
 
+    from buildcache.wrapper.remote_tier import RemoteTier
+
 
 class RustcRan:
     """Set once rustc has run in this call: a later failure must not run it again."""
@@ -141,6 +143,24 @@ def _compile_with_cache(
             finish("hit")
             return 0
 
+    remote = None
+    if config.remotes:
+        remote = _remote_tier(config)
+        found = _remote_find(remote, base_key, result_key, cwd, environ, memo)
+        if found is not None:
+            result_key, entry = found
+            restore(entry, call, cache_dir)
+            deltas = _with_remote(remote, {"requests": 1, "hits": 1, "corrupt": corrupt})
+            shard_values = count_call(config, result_key, deltas)
+            if shard_values is not None and deltas.get("bytes"):
+                from buildcache.cache.eviction import clean_after_store
+
+                clean_after_store(
+                    cache_dir, store.shard_of(result_key), shard_values["bytes"], config.max_bytes
+                )
+            finish("hit", "remote")
+            return 0
+
     from buildcache.wrapper.miss import (
         NotStorable,
         compile_start_ns,
@@ -157,7 +177,8 @@ def _compile_with_cache(
         # Not a miss: nothing could have been stored. Build scripts probe the compiler
         # with snippets meant to fail; counting those as misses would make a fully
         # cached rebuild look like it missed.
-        count_call(config, base_key, {"requests": 1, "compile_failed": 1, "corrupt": corrupt})
+        deltas = {"requests": 1, "compile_failed": 1, "corrupt": corrupt}
+        count_call(config, base_key, _with_remote(remote, deltas))
         finish("compile_failed", f"rustc exited {exit_code}")
         return exit_code
 
@@ -169,21 +190,25 @@ def _compile_with_cache(
             config, call, inputs, base_key, described, stdout, stderr
         )
     except NotStorable as reason:
-        count_call(
-            config, base_key, {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt}
-        )
+        deltas = {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt}
+        count_call(config, base_key, _with_remote(remote, deltas))
         finish("miss", f"not stored: {reason}")
         return 0
+    if remote is not None:
+        _remote_upload(remote, base_key, key)
     shard_values = count_call(
         config,
         key,
-        {
-            "requests": 1,
-            "misses": 1,
-            "corrupt": corrupt,
-            "bytes": added_bytes,
-            "files": added_files,
-        },
+        _with_remote(
+            remote,
+            {
+                "requests": 1,
+                "misses": 1,
+                "corrupt": corrupt,
+                "bytes": added_bytes,
+                "files": added_files,
+            },
+        ),
     )
     if shard_values is not None:
         from buildcache.cache.eviction import clean_after_store
@@ -192,6 +217,51 @@ def _compile_with_cache(
     # What the cache added after rustc finished, for `make bench` and curious users.
     finish("miss", f"store_ms={(time.perf_counter() - rustc_done) * 1000:.1f}")
     return 0
+
+
+def _remote_tier(config: Config) -> RemoteTier | None:
+    try:
+        from buildcache.wrapper.remote_tier import RemoteTier
+
+        return RemoteTier(config)
+    except Exception:  # noqa: BLE001 - a broken remote set-up builds without it
+        return None
+
+
+def _remote_find(
+    remote: RemoteTier | None,
+    base_key: str,
+    result_key: str | None,
+    cwd: str,
+    environ: os._Environ[str],
+    memo: dict[str, str | None],
+) -> tuple[str, store.Entry] | None:
+    """A remote hit, or None. A bug or an unexpected failure in the remote code is a
+    miss, counted: the local cache and the build go on as if there were no remote."""
+    if remote is None:
+        return None
+    try:
+        return remote.find(base_key, result_key, cwd, environ, memo)
+    except Exception:  # noqa: BLE001
+        remote.usable = False
+        remote.counts["remote_errors"] = remote.counts.get("remote_errors", 0) + 1
+        return None
+
+
+def _remote_upload(remote: RemoteTier, base_key: str, key: str) -> None:
+    try:
+        remote.upload(base_key, key)
+    except Exception:  # noqa: BLE001 - the local store already succeeded
+        remote.counts["remote_errors"] = remote.counts.get("remote_errors", 0) + 1
+
+
+def _with_remote(remote: RemoteTier | None, deltas: dict[str, int]) -> dict[str, int]:
+    if remote is None:
+        return deltas
+    merged = dict(deltas)
+    for name, value in remote.counts.items():
+        merged[name] = merged.get(name, 0) + value
+    return merged
 
 
 def _is_chained_wrapper(first_arg: str) -> bool:

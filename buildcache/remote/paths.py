@@ -1,0 +1,59 @@
+"""Where one helper's socket, lock, log and shared failure state live.
+
+One helper per user, cache dir and list of remotes: the id hashes the last two, and
+the directory belongs to the user. It is `$XDG_RUNTIME_DIR/buildcache` when the
+session has one (systemd's per-user tmpfs), else `/tmp/buildcache-<uid>`. Either way
+it must be a real directory of this user that nobody else can open (0700): a socket
+or state file somebody else could replace would let them answer our lookups.
+Unix socket paths are limited to ~107 bytes, so they cannot live in a deep cache dir.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from buildcache.cache.digests import text_digest
+
+
+class UnsafeRuntimeDir(OSError):
+    """The helper's directory exists but is not private to this user."""
+
+
+def runtime_dir(environ: dict[str, str] | os._Environ[str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_RUNTIME_DIR", "")
+    if base and os.path.isabs(base) and os.path.isdir(base):
+        return os.path.join(base, "buildcache")
+    return os.path.join("/tmp", f"buildcache-{os.getuid()}")
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create path 0700, or check that the existing one is ours and private."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise UnsafeRuntimeDir(f"{path} is not a directory of this user")
+    if info.st_mode & 0o077:
+        raise UnsafeRuntimeDir(f"{path} can be opened by others (mode {info.st_mode & 0o777:o})")
+
+
+class HelperPaths:
+    __slots__ = ("directory", "helper_id", "socket", "start_lock", "alive_lock", "log", "state")
+
+    def __init__(self, cache_dir: str, remotes: tuple[str, ...], directory: str) -> None:
+        self.directory = directory
+        self.helper_id = text_digest(os.path.realpath(cache_dir), *remotes)[:16]
+        prefix = os.path.join(directory, f"helper-{self.helper_id}")
+        self.socket = prefix + ".sock"
+        self.start_lock = prefix + ".start.lock"  # held by whoever starts the helper
+        self.alive_lock = prefix + ".alive.lock"  # held by the running helper all its life
+        self.log = prefix + ".log"
+        self.state = prefix + ".state"  # failures and skip-until, shared by every wrapper
+
+
+def helper_paths(cache_dir: str, remotes: tuple[str, ...]) -> HelperPaths:
+    return HelperPaths(cache_dir, remotes, runtime_dir())
