@@ -21,7 +21,7 @@ help:
 $(VENV)/.installed: pyproject.toml $(shell find buildcache -name '*.py')
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet '.[test,lint]'
+	$(VENV_PY) -m pip install --quiet '.[test,lint,remote]'
 	touch $@
 
 dev: $(VENV)/.installed
@@ -89,6 +89,9 @@ PROVISION_VENV ?= .cache/provision-venv
 # provisioning works with no package index: containers here cannot reach one.
 WHEELHOUSE ?= .cache/wheelhouse
 ANSIBLE_CORE_SPEC ?= ansible-core>=2.15,<2.19
+# The `remote` extra of pyproject.toml (the storage helper's clients), which the
+# role installs with buildcache: kept in step by tests/test_remote_packaging.py.
+REMOTE_EXTRA_SPEC ?= redis>=4.2 urllib3>=1.26
 PROVISION_ARGS ?=
 
 wheelhouse: $(WHEELHOUSE)/.built
@@ -98,6 +101,7 @@ $(WHEELHOUSE)/.built: pyproject.toml $(shell find buildcache -name '*.py')
 	mkdir -p $(WHEELHOUSE)
 	rm -f $(WHEELHOUSE)/buildcache-*.whl
 	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) '$(ANSIBLE_CORE_SPEC)'
+	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) $(foreach spec,$(REMOTE_EXTRA_SPEC),'$(spec)')
 	$(PROVISION_PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) .
 	touch $@
 

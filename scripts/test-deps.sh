@@ -61,6 +61,10 @@ command -v git >/dev/null || need git "lists the files copied into test containe
 command -v cc >/dev/null || need gcc "cargo links with cc; native-input tests compile C"
 command -v ar >/dev/null || need binutils "native-input tests build a static library"
 command -v chattr >/dev/null || need e2fsprogs "tests of files nobody can delete use chattr"
+# Remote tiers are tested against real servers on loopback (tests/remote/).
+command -v redis-server >/dev/null || need redis-server "remote-tier tests run a real Redis"
+installed nginx || need nginx "remote-tier tests run a real WebDAV server"
+installed libnginx-mod-http-dav-ext || need libnginx-mod-http-dav-ext "nginx's WebDAV methods"
 
 # Under sudo (`sudo make test-deps`) root's PATH is not the user's: the user
 # who runs the tests has their own cargo, which root need not see.
