@@ -21,7 +21,7 @@ def remote_extra() -> list[str]:
     text = (REPO / "pyproject.toml").read_text()
     if tomllib is not None:
         return list(tomllib.loads(text)["project"]["optional-dependencies"]["remote"])
-    match = re.search(r'^remote = \[(.*)\]$', text, re.MULTILINE)
+    match = re.search(r"^remote = \[(.*)\]$", text, re.MULTILINE)
     assert match
     return re.findall(r'"([^"]+)"', match.group(1))
 
@@ -34,9 +34,7 @@ def test_the_makefile_wheelhouse_downloads_the_remote_extra() -> None:
 
 
 def test_the_role_installs_the_remote_extra() -> None:
-    defaults = yaml.safe_load(
-        (REPO / "ansible/roles/buildcache/defaults/main.yml").read_text()
-    )
+    defaults = yaml.safe_load((REPO / "ansible/roles/buildcache/defaults/main.yml").read_text())
     assert defaults["buildcache_remote_packages"] == remote_extra()
 
 

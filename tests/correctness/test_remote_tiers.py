@@ -1,0 +1,307 @@
+"""Remote tiers against a real Redis on loopback (docs/remote.md).
+
+Two "runners" are two cache dirs sharing one Redis: what the first builds, the
+second's cold-target build takes entirely from the remote, then from its own local
+tier. A remote that is stopped, blackholed or returns bit-flipped values costs the
+build nothing but time (bounded) and shows in the counters; a planted unsigned
+entry is never used when a signing key is required; concurrent builds share one
+helper, and killing it mid-build loses no build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from correctness_helpers import (
+    GATE_MACRO,
+    WORKSPACE_TOML,
+    buildcache,
+    cache_stats,
+    cargo,
+    clean_env,
+    copy_checkout,
+    gated_build,
+    package_toml,
+    program_result,
+    write_files,
+)
+from remote_servers import Blackhole, RedisServer
+
+pytestmark = pytest.mark.cargo
+
+KEY = "0123456789abcdef-test-signing-key"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("remote-ws")
+    write_files(
+        root,
+        {
+            "Cargo.toml": WORKSPACE_TOML,
+            "crates/util/Cargo.toml": package_toml("util"),
+            "crates/util/src/lib.rs": "pub fn answer() -> u32 { 6 * 7 }\n",
+            "crates/gate/Cargo.toml": package_toml("gate", extra="[lib]\nproc-macro = true"),
+            "crates/gate/src/lib.rs": GATE_MACRO,
+            "crates/app/Cargo.toml": package_toml("app", deps=("util", "gate")),
+            "crates/app/src/main.rs": (
+                'gate::gate!();\nfn main() { println!("answer {}", util::answer()); }\n'
+            ),
+        },
+    )
+    return root
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[Path]:
+    """A private XDG_RUNTIME_DIR per test (short: socket paths are limited), with every
+    helper started in it stopped at the end."""
+    path = Path(tempfile.mkdtemp(prefix="bc-rt-"))
+    yield path
+    env = clean_env(path / "home", XDG_RUNTIME_DIR=str(path))
+    buildcache("helper", "stop", env=env)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+def runner(
+    tmp_path: Path, name: str, runtime_dir: Path, remote: str, **extra: str
+) -> dict[str, str]:
+    """The environment of one CI runner: its own cache dir, the shared remote."""
+    return clean_env(
+        tmp_path / f"home-{name}",
+        tmp_path / f"cache-{name}",
+        BUILDCACHE_REMOTE=remote,
+        XDG_RUNTIME_DIR=str(runtime_dir),
+        **extra,
+    )
+
+
+def build_and_run(root: Path, env: dict[str, str], target: Path) -> str:
+    """A cold-target build. Every runner builds in the same target dir path, as CI
+    runners do: the key covers it where it can reach the output (CARGO_TARGET_DIR)."""
+    target = target.parent / "target"
+    shutil.rmtree(target, ignore_errors=True)
+    env = {**env, "CARGO_TARGET_DIR": str(target)}
+    cargo(root, "build", env=env)
+    return program_result(target / "debug" / "app")
+
+
+def stop_helpers(env: dict[str, str]) -> None:
+    """Stop the helpers (waiting for their uploads) so the remote holds everything."""
+    buildcache("helper", "stop", env=env, check=True)
+
+
+def reference_output(workspace: Path, tmp_path: Path) -> str:
+    env = clean_env(tmp_path / "home-ref", CARGO_TARGET_DIR=str(tmp_path / "target-ref"))
+    cargo(workspace, "build", env=env, cached=False)
+    output = program_result(tmp_path / "target-ref" / "debug" / "app")
+    assert output == "answer 42\n"
+    return output
+
+
+def fill_remote(workspace: Path, tmp_path: Path, runtime_dir: Path, remote: str, **extra: str):  # type: ignore[no-untyped-def]
+    first = runner(tmp_path, "first", runtime_dir, remote, **extra)
+    output = build_and_run(workspace, first, tmp_path / "target-first")
+    stop_helpers(first)
+    stats = cache_stats(first)
+    return output, stats
+
+
+def test_a_second_runner_builds_entirely_from_the_remote_then_locally(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    expected = reference_output(workspace, tmp_path)
+    output, first = fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
+    assert output == expected
+    compiles = int(first["misses"])  # type: ignore[call-overload]
+    assert compiles >= 3 and first["hits"] == 0
+    assert first["remote"]["uploads"] == 2 * compiles  # type: ignore[index]
+    assert len(redis_server.keys()) == 2 * compiles  # an entry and a manifest each
+
+    # The same checkout path, as CI runners have (the key covers the working dir).
+    second = runner(tmp_path, "second", runtime_dir, redis_server.url)
+    checkout = workspace
+    assert build_and_run(checkout, second, tmp_path / "target-2") == expected
+    stats = cache_stats(second)
+    assert (stats["hits"], stats["misses"], stats["remote_hits"]) == (compiles, 0, compiles)
+    remote = stats["remote"]
+    assert remote["bytes_down"] > 0 and remote["errors"] == remote["corrupt"] == 0  # type: ignore[index]
+
+    # The remote hits were written back: the next cold build is all local.
+    assert build_and_run(checkout, second, tmp_path / "target-3") == expected
+    stats = cache_stats(second)
+    assert (stats["hits"], stats["remote_hits"], stats["local_hits"]) == (
+        2 * compiles,
+        compiles,
+        compiles,
+    )
+
+
+def test_a_read_only_runner_reads_and_writes_nothing(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
+    keys = redis_server.keys()
+    reader = runner(
+        tmp_path, "reader", runtime_dir, redis_server.url, BUILDCACHE_REMOTE_READ_ONLY="1"
+    )
+    checkout = workspace
+    build_and_run(checkout, reader, tmp_path / "target-ro")
+    assert cache_stats(reader)["misses"] == 0
+    # A change: a miss, stored locally, never uploaded.
+    source = checkout / "crates/util/src/lib.rs"
+    original = source.read_text()
+    source.write_text("pub fn answer() -> u32 { 43 }\n")
+    try:
+        assert build_and_run(checkout, reader, tmp_path / "target-ro") == "answer 43\n"
+    finally:
+        source.write_text(original)
+    stop_helpers(reader)
+    stats = cache_stats(reader)
+    assert stats["misses"] >= 1 and stats["remote"]["uploads"] == 0  # type: ignore[index]
+    assert redis_server.keys() == keys
+
+
+@pytest.mark.parametrize("failure", ["stopped", "blackhole", "bit-flipped"])
+def test_a_failing_remote_costs_the_build_nothing_but_is_counted(
+    workspace: Path,
+    tmp_path: Path,
+    runtime_dir: Path,
+    redis_server: RedisServer,
+    failure: str,
+) -> None:
+    expected = reference_output(workspace, tmp_path)
+    hole = None
+    if failure == "bit-flipped":
+        fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
+        for key in redis_server.keys():
+            value = bytearray(redis_server.client.get(key))  # type: ignore[arg-type]
+            value[len(value) // 2] ^= 0x40
+            redis_server.client.set(key, bytes(value))
+        url = redis_server.url
+    elif failure == "stopped":
+        redis_server.stop()
+        url = redis_server.url
+    else:
+        hole = Blackhole()
+        url = hole.url
+    try:
+        env = runner(tmp_path, "victim", runtime_dir, url, BUILDCACHE_REMOTE_TIMEOUT="0.5")
+        started = time.monotonic()
+        assert build_and_run(workspace, env, tmp_path / "target-victim") == expected
+        elapsed = time.monotonic() - started
+    finally:
+        if hole is not None:
+            hole.close()
+    stats = cache_stats(env)
+    remote = stats["remote"]
+    assert stats["hits"] == 0 and stats["errors"] == 0
+    if failure == "bit-flipped":
+        assert remote["corrupt"] >= 1  # type: ignore[index]
+    else:
+        failed = remote["errors"] + remote["timeouts"] + remote["skipped"]  # type: ignore[index]
+        assert failed >= 1
+    # Each compile waits at most one timeout, and three failures make every
+    # process skip the remote: a handful of timeouts in all.
+    assert remote["wait_ms"] < 6000, remote  # type: ignore[index]
+    assert elapsed < 120
+
+
+def test_a_planted_unsigned_entry_is_rejected_when_signing_is_required(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    expected = reference_output(workspace, tmp_path)
+    # An attacker with write access fills the remote without the key...
+    fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
+    signed = runner(
+        tmp_path, "signed", runtime_dir, redis_server.url, BUILDCACHE_REMOTE_SIGNING_KEY=KEY
+    )
+    assert build_and_run(workspace, signed, tmp_path / "target-signed") == expected
+    stats = cache_stats(signed)
+    assert stats["remote_hits"] == 0 and stats["remote"]["rejected"] >= 1  # type: ignore[index]
+    stop_helpers(signed)  # ...the signed runner's own uploads replace them, signed
+
+    # A reader with another key (read-only, as developers are: a writer with another
+    # key would replace the entries with its own) trusts none of them.
+    wrong = runner(
+        tmp_path, "wrong", runtime_dir, redis_server.url, BUILDCACHE_REMOTE_READ_ONLY="1",
+        BUILDCACHE_REMOTE_SIGNING_KEY="another-key-of-enough-length",
+    )  # fmt: skip
+    assert build_and_run(workspace, wrong, tmp_path / "target-wrong") == expected
+    stats = cache_stats(wrong)
+    assert stats["remote_hits"] == 0 and stats["remote"]["rejected"] >= 1  # type: ignore[index]
+
+    key_file = tmp_path / "signing.key"
+    key_file.write_text(KEY + "\n")
+    trusted = runner(
+        tmp_path, "trusted", runtime_dir, redis_server.url,
+        BUILDCACHE_REMOTE_SIGNING_KEY_FILE=str(key_file),
+    )  # fmt: skip
+    assert build_and_run(workspace, trusted, tmp_path / "target-trusted") == expected
+    stats = cache_stats(trusted)
+    assert stats["misses"] == 0 and stats["remote"]["rejected"] == 0  # type: ignore[index]
+
+
+def helper_status(env: dict[str, str]) -> list[dict[str, object]]:
+    result = buildcache("helper", "status", "--json", env=env, check=True)
+    return json.loads(result.stdout)["helpers"]  # type: ignore[no-any-return]
+
+
+def test_concurrent_builds_share_one_helper(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    expected = reference_output(workspace, tmp_path)
+    env = runner(tmp_path, "shared", runtime_dir, redis_server.url)
+    builds = [
+        subprocess.Popen(
+            ["cargo", "build"],
+            cwd=copy_checkout(workspace, tmp_path / f"checkout-{n}"),
+            env={**env, "RUSTC_WRAPPER": "buildcache", "CARGO_TARGET_DIR": str(tmp_path / f"t{n}")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for n in range(4)
+    ]
+    for build in builds:
+        assert build.wait(timeout=600) == 0, build.stderr.read()  # type: ignore[union-attr]
+    for n in range(4):
+        assert program_result(tmp_path / f"t{n}" / "debug" / "app") == expected
+    helpers = helper_status(env)
+    assert len(helpers) == 1 and helpers[0]["state"] == "running"
+    logs = list(runtime_dir.glob("buildcache/helper-*.log"))
+    assert len(logs) == 1
+    assert logs[0].read_text().count("serving") == 1, logs[0].read_text()
+
+
+def test_killing_the_helper_mid_build_loses_no_build(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    expected = reference_output(workspace, tmp_path)
+    env = runner(tmp_path, "killed", runtime_dir, redis_server.url)
+    env["CARGO_TARGET_DIR"] = str(tmp_path / "target-killed")
+
+    def kill_helper() -> None:
+        helpers = helper_status(env)
+        assert helpers, "no helper running while the build is held"
+        os.kill(int(helpers[0]["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+
+    result = gated_build(workspace, env, tmp_path / "gate", kill_helper)
+    assert result.returncode == 0, result.stderr
+    assert program_result(tmp_path / "target-killed" / "debug" / "app") == expected
+    assert cache_stats(env)["errors"] == 0
