@@ -45,7 +45,7 @@ class RedisServer:
                 assert time.monotonic() < deadline, "redis-server did not start"
                 time.sleep(0.05)
 
-    def keys(self) -> list[bytes]:
+    def stored_keys(self) -> list[bytes]:
         return sorted(self.client.keys("*"))
 
     def stop(self) -> None:

@@ -132,7 +132,7 @@ def test_a_second_runner_builds_entirely_from_the_remote_then_locally(
     compiles = int(first["misses"])  # type: ignore[call-overload]
     assert compiles >= 3 and first["hits"] == 0
     assert first["remote"]["uploads"] == 2 * compiles  # type: ignore[index]
-    assert len(redis_server.keys()) == 2 * compiles  # an entry and a manifest each
+    assert len(redis_server.stored_keys()) == 2 * compiles  # an entry and a manifest each
 
     # The same checkout path, as CI runners have (the key covers the working dir).
     second = runner(tmp_path, "second", runtime_dir, redis_server.url)
@@ -157,7 +157,7 @@ def test_a_read_only_runner_reads_and_writes_nothing(
     workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
 ) -> None:
     fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
-    keys = redis_server.keys()
+    keys = redis_server.stored_keys()
     reader = runner(
         tmp_path, "reader", runtime_dir, redis_server.url, BUILDCACHE_REMOTE_READ_ONLY="1"
     )
@@ -175,7 +175,7 @@ def test_a_read_only_runner_reads_and_writes_nothing(
     stop_helpers(reader)
     stats = cache_stats(reader)
     assert stats["misses"] >= 1 and stats["remote"]["uploads"] == 0  # type: ignore[index]
-    assert redis_server.keys() == keys
+    assert redis_server.stored_keys() == keys
 
 
 @pytest.mark.parametrize("failure", ["stopped", "blackhole", "bit-flipped"])
@@ -190,7 +190,7 @@ def test_a_failing_remote_costs_the_build_nothing_but_is_counted(
     hole = None
     if failure == "bit-flipped":
         fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
-        for key in redis_server.keys():
+        for key in redis_server.stored_keys():
             value = bytearray(redis_server.client.get(key))  # type: ignore[arg-type]
             value[len(value) // 2] ^= 0x40
             redis_server.client.set(key, bytes(value))

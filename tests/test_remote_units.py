@@ -1,0 +1,143 @@
+"""Units of buildcache/remote and its settings: URLs and redaction, config
+validation, signing, the shared skip-after-failures state, and the helper's protocol
+against a helper process with no reachable server."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from buildcache.config import load_config
+from buildcache.errors import ConfigError
+from buildcache.remote import breaker, signing
+from buildcache.remote.urls import BadRemote, check_remote, redact, split_remotes
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@cache:6379/0", "redis://***@cache:6379/0"),
+        ("https://ci:tok@host/path/?sig=abc", "https://***@host/path/"),
+        ("redis://cache:6379/1", "redis://cache:6379/1"),
+        ("user:password", "***"),
+    ],
+)
+def test_redact_hides_credentials(url: str, shown: str) -> None:
+    assert redact(url) == shown
+
+
+def test_split_remotes_takes_spaces_and_commas() -> None:
+    assert split_remotes(" redis://a/0,http://b/c  https://d ") == [
+        "redis://a/0",
+        "http://b/c",
+        "https://d",
+    ]
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://host/x", "redis://", "redis://:pw@:6379", "cache:6379", "redis://h:70000/0"]
+)
+def test_bad_urls_are_refused(url: str) -> None:
+    with pytest.raises(BadRemote):
+        check_remote(url)
+
+
+def test_s3_is_refused_until_supported() -> None:
+    with pytest.raises(BadRemote, match="not supported yet"):
+        check_remote("s3://bucket/prefix")
+
+
+def test_a_bad_remote_names_the_variable_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BUILDCACHE_REMOTE", "redis://:hunter2@cache:6379/0 gopher://:pw@x")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert "BUILDCACHE_REMOTE" in str(caught.value)
+    assert "hunter2" not in str(caught.value) and ":pw@" not in str(caught.value)
+
+
+def test_remote_settings_are_parsed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("k" * 32 + "\n")
+    monkeypatch.setenv("BUILDCACHE_REMOTE", "redis://a:1/0, http://b/c")
+    monkeypatch.setenv("BUILDCACHE_REMOTE_READ_ONLY", "yes")
+    monkeypatch.setenv("BUILDCACHE_REMOTE_TIMEOUT", "0.25")
+    monkeypatch.setenv("BUILDCACHE_REMOTE_SIGNING_KEY_FILE", str(key_file))
+    config = load_config()
+    assert config.remotes == ("redis://a:1/0", "http://b/c")
+    assert config.remote_read_only and config.remote_timeout == 0.25
+    assert config.signing_key == b"k" * 32
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BUILDCACHE_REMOTE_TIMEOUT", "0"),
+        ("BUILDCACHE_REMOTE_TIMEOUT", "soon"),
+        ("BUILDCACHE_REMOTE_READ_ONLY", "maybe"),
+        ("BUILDCACHE_REMOTE_SIGNING_KEY", "short"),
+        ("BUILDCACHE_REMOTE_SIGNING_KEY_FILE", "/nonexistent/key"),
+    ],
+)
+def test_bad_remote_settings_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_config()
+
+
+def test_a_short_key_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUILDCACHE_REMOTE_SIGNING_KEY", "tiny-secret")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert "tiny-secret" not in str(caught.value)
+
+
+KEY = b"0123456789abcdef0123"
+
+
+def test_signed_values_verify_only_with_their_key_and_name() -> None:
+    stored = signing.sign(KEY, "ab.entry", b"value")
+    assert signing.open_value(KEY, "ab.entry", stored) == b"value"
+    with pytest.raises(signing.Rejected):
+        signing.open_value(b"another key of length", "ab.entry", stored)
+    with pytest.raises(signing.Rejected):
+        signing.open_value(KEY, "cd.entry", stored)  # replayed under another key
+    tampered = stored[:-1] + b"X"
+    with pytest.raises(signing.Rejected):
+        signing.open_value(KEY, "ab.entry", tampered)
+
+
+def test_unsigned_values_are_rejected_with_a_key_and_accepted_without() -> None:
+    with pytest.raises(signing.Rejected):
+        signing.open_value(KEY, "ab.entry", b"plain")
+    assert signing.open_value(None, "ab.entry", b"plain") == b"plain"
+    assert signing.open_value(None, "ab.entry", signing.sign(KEY, "ab.entry", b"v")) == b"v"
+
+
+def test_the_remote_is_skipped_after_failures_in_a_row(tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    for _ in range(breaker.FAILURES_BEFORE_SKIP - 1):
+        breaker.record_failure(state)
+    assert not breaker.should_skip(state)
+    breaker.record_success(state)
+    for _ in range(breaker.FAILURES_BEFORE_SKIP):
+        breaker.record_failure(state)
+    assert breaker.should_skip(state)
+
+
+def test_the_first_failure_after_the_pause_skips_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = str(tmp_path / "state")
+    for _ in range(breaker.FAILURES_BEFORE_SKIP):
+        breaker.record_failure(state)
+    later = time.time() + breaker.SKIP_SECONDS + 1
+    monkeypatch.setattr(breaker.time, "time", lambda: later)
+    assert not breaker.should_skip(state)
+    breaker.record_failure(state)
+    assert breaker.should_skip(state)
