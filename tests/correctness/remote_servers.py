@@ -80,3 +80,67 @@ class Blackhole:
         self.server.close()
         for conn in self.held:
             conn.close()
+
+
+class NginxDav:
+    """nginx with WebDAV PUT on loopback: the plain HTTP GET/PUT tier."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
+        if binary is None:
+            pytest.skip("nginx is not installed (scripts/test-deps.sh installs it)")
+        import os
+
+        root = directory / "store"
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/cache/"
+        (root / "cache").mkdir()
+        user = "user root;" if os.geteuid() == 0 else ""  # workers must write the store
+        config = directory / "nginx.conf"
+        config.write_text(
+            f"""
+            {user}
+            daemon off;
+            pid {directory}/nginx.pid;
+            error_log {directory}/error.log;
+            events {{ worker_connections 64; }}
+            http {{
+                access_log off;
+                client_body_temp_path {directory}/body;
+                proxy_temp_path {directory}/proxy;
+                fastcgi_temp_path {directory}/fastcgi;
+                uwsgi_temp_path {directory}/uwsgi;
+                scgi_temp_path {directory}/scgi;
+                server {{
+                    listen 127.0.0.1:{self.port};
+                    root {root};
+                    client_max_body_size 0;
+                    location /cache/ {{ dav_methods PUT; create_full_put_path on; }}
+                }}
+            }}
+            """
+        )
+        self.process = subprocess.Popen(
+            [binary, "-c", str(config), "-p", str(directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                assert self.process.poll() is None, (directory / "error.log").read_text()
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+
+    def stored_files(self) -> list[str]:
+        return sorted(path.name for path in (self.root / "cache").iterdir())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)

@@ -34,7 +34,7 @@ from correctness_helpers import (
     program_result,
     write_files,
 )
-from remote_servers import Blackhole, RedisServer
+from remote_servers import Blackhole, NginxDav, RedisServer
 
 pytestmark = pytest.mark.cargo
 
@@ -151,6 +151,24 @@ def test_a_second_runner_builds_entirely_from_the_remote_then_locally(
         compiles,
         compiles,
     )
+
+
+def test_an_http_tier_serves_a_second_runner(
+    workspace: Path, tmp_path: Path, runtime_dir: Path
+) -> None:
+    server = NginxDav(tmp_path / "nginx")
+    try:
+        expected = reference_output(workspace, tmp_path)
+        output, first = fill_remote(workspace, tmp_path, runtime_dir, server.url)
+        assert output == expected
+        compiles = int(first["misses"])  # type: ignore[call-overload]
+        assert len(server.stored_files()) == 2 * compiles
+        second = runner(tmp_path, "second", runtime_dir, server.url)
+        assert build_and_run(workspace, second, tmp_path / "target-2") == expected
+        stats = cache_stats(second)
+        assert (stats["misses"], stats["remote_hits"]) == (0, compiles)
+    finally:
+        server.stop()
 
 
 def test_a_read_only_runner_reads_and_writes_nothing(
