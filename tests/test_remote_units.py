@@ -141,3 +141,20 @@ def test_the_first_failure_after_the_pause_skips_again(
     assert not breaker.should_skip(state)
     breaker.record_failure(state)
     assert breaker.should_skip(state)
+
+
+def test_a_helper_dir_others_can_open_is_refused(tmp_path: Path) -> None:
+    from buildcache.remote.paths import UnsafeRuntimeDir, ensure_private_dir
+
+    private = tmp_path / "private"
+    ensure_private_dir(str(private))
+    assert private.stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with pytest.raises(UnsafeRuntimeDir):
+        ensure_private_dir(str(shared))
+    link = tmp_path / "link"
+    link.symlink_to(private)
+    with pytest.raises(UnsafeRuntimeDir):
+        ensure_private_dir(str(link))

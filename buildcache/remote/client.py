@@ -49,6 +49,9 @@ def request(config: Config, paths: HelperPaths, message: dict[str, object]) -> d
     if breaker.should_skip(paths.state):
         raise RemoteUnavailable("skipped", "failing recently")
     try:
+        # Before connecting: a socket in a directory someone else controls could be
+        # theirs, answering our lookups with their artifacts.
+        ensure_private_dir(paths.directory)
         sock = _connect(paths, config.remote_timeout)
         if sock is None:
             sock = _start_helper(config, paths)
@@ -84,7 +87,6 @@ def _connect(paths: HelperPaths, timeout: float) -> socket.socket | None:
 
 
 def _start_helper(config: Config, paths: HelperPaths) -> socket.socket:
-    ensure_private_dir(paths.directory)
     deadline = time.monotonic() + START_SECONDS
     lock_fd = os.open(paths.start_lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -106,8 +106,11 @@ class RemoteTier:
         cwd: str,
         environ: os._Environ[str],
         memo: dict[str, str | None],
+        expected_outputs: list[str],
     ) -> tuple[str, store.Entry] | None:
-        """(result key, entry) from the remote, written back to the local tier; or None."""
+        """(result key, entry) from the remote, written back to the local tier; or None.
+        A remote entry must hold exactly the files this compile writes: restoring one
+        with other names would overwrite other crates' outputs in the out dir."""
         cache_dir = self.config.cache_dir
         candidate = None
         if result_key is None:
@@ -135,6 +138,8 @@ class RemoteTier:
                 return None
             try:
                 entry = store.Entry.decode(data)
+                if sorted(name for name, _, _ in entry.outputs) != sorted(expected_outputs):
+                    raise store.CorruptEntry("outputs are not this compile's")
             except store.CorruptEntry:
                 self._count("remote_corrupt")
                 return None

@@ -146,7 +146,7 @@ def _compile_with_cache(
     remote = None
     if config.remotes:
         remote = _remote_tier(config)
-        found = _remote_find(remote, base_key, result_key, cwd, environ, memo)
+        found = _remote_find(remote, base_key, result_key, cwd, environ, memo, call)
         if found is not None:
             result_key, entry = found
             restore(entry, call, cache_dir)
@@ -235,13 +235,14 @@ def _remote_find(
     cwd: str,
     environ: os._Environ[str],
     memo: dict[str, str | None],
+    call: RustcCall,
 ) -> tuple[str, store.Entry] | None:
     """A remote hit, or None. A bug or an unexpected failure in the remote code is a
     miss, counted: the local cache and the build go on as if there were no remote."""
     if remote is None:
         return None
     try:
-        return remote.find(base_key, result_key, cwd, environ, memo)
+        return remote.find(base_key, result_key, cwd, environ, memo, call.output_names())
     except Exception:  # noqa: BLE001
         remote.usable = False
         remote.counts["remote_errors"] = remote.counts.get("remote_errors", 0) + 1
