@@ -104,3 +104,33 @@ def test_what_the_key_cannot_cover_is_not_cacheable(args: list[str]) -> None:
 
 def test_safe_assembler_options_stay_cacheable() -> None:
     parse_c_args(["-c", "x.S", "-Wa,--noexecstack", "-Wa,-mrelax-relocations=no"])
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "-fbranch-probabilities",
+        "-foptimization-record-file=x.yaml",
+        "-fpass-plugin=./p.so",
+        "-fdiagnostics-format=json-file",
+        "-fsome-future-option=dir/file.txt",  # unknown, but names a path
+    ],
+)
+def test_f_options_that_read_or_write_files_are_not_cacheable(flag: str) -> None:
+    with pytest.raises(NotCacheable):
+        parse_c_args(["-c", "x.c", flag])
+
+
+def test_path_maps_and_plain_values_stay_cacheable() -> None:
+    parse_c_args(["-c", "x.c", "-ffile-prefix-map=/src=.", "-fvisibility=hidden"])
+
+
+def test_a_device_as_source_is_not_cacheable() -> None:
+    for source in ("/dev/stdin", "/proc/self/fd/0"):
+        with pytest.raises(NotCacheable):
+            parse_c_args(["-x", "c", "-c", source, "-o", "x.o"])
+
+
+def test_include_dirs_are_collected_for_the_precompiled_header_check() -> None:
+    call = parse_c_args(["-Ia", "-I", "b", "-isystem", "c", "-iquotee", "-c", "src/x.c"])
+    assert call.include_dirs == ["src", "", "a", "b", "c", "e"]

@@ -9,6 +9,7 @@ import pytest
 
 from buildcache.wrapper.c_family.preprocess import (
     check_all_inputs_visible,
+    check_no_precompiled_headers,
     files_entered,
     run_preprocessor,
 )
@@ -61,3 +62,29 @@ def test_the_real_preprocessor_output_lists_its_headers(tmp_path: Path) -> None:
 def test_a_failing_preprocessor_reports_its_status(tmp_path: Path) -> None:
     status, _ = run_preprocessor("cc", [str(tmp_path / "missing.c")])
     assert status != 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'__asm__(".INCBIN \\"blob.bin\\"");\n',  # gas directives ignore case
+        b'__asm__(".inc" "bin \\"blob.bin\\"");\n',  # adjacent literals are joined
+        b'asm(".inc"\n    "lude \\"m.inc\\"");\n',
+    ],
+)
+def test_disguised_assembler_includes_are_found(text: bytes) -> None:
+    with pytest.raises(NotCacheable):
+        check_all_inputs_visible(text)
+
+
+def test_a_precompiled_header_in_any_include_dir_is_refused(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (second / "h.h").write_text("int v;\n")
+    entered = [str(second / "h.h")]
+    dirs = [str(first), str(second)]
+    check_no_precompiled_headers(entered, dirs)
+    (first / "h.h.gch").write_bytes(b"gpch")  # gcc would take it before second/h.h
+    with pytest.raises(NotCacheable):
+        check_no_precompiled_headers(entered, dirs)

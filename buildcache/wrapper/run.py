@@ -282,7 +282,9 @@ def _crate_name_of(args: list[str]) -> str:
 
 def _c_source_name(args: list[str]) -> str:
     """The C call's source file name, which stands for the crate in logs and explain."""
+    from buildcache.wrapper.c_family.arguments import SOURCE_SUFFIXES
+
     for arg in reversed(args):
-        if not arg.startswith("-") and "." in os.path.basename(arg):
+        if not arg.startswith("-") and os.path.splitext(arg)[1] in SOURCE_SUFFIXES:
             return os.path.basename(arg)
     return "-"

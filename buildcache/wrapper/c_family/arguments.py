@@ -52,6 +52,16 @@ _REFUSED_PREFIXES = (
     "-fdiagnostics-format=sarif-file", "-ftime-trace", "-ftime-report", "-fproc-stat-report",
     "-fthinlto-index", "-fembed-offload", "-include-pch", "-emit-pch", "-fcreate-profile",
     "--gcc-toolchain", "-gcc-toolchain", "-mafdo", "-fgnat", "-frepo",
+    "-fbranch-probabilities", "-fdiagnostics-format=json-file", "-fdeps-", "-fpass-plugin",
+    "-frewrite-map-file", "-fmemory-profile", "-fthin-link-bitcode", "-fbasic-block-sections=list",
+    "-fvtv-", "-foptimization-record", "-fdiagnostics-format=sarif", "-fdiagnostics-plain-output=",
+    "-fstack-usage", "-finstrument-functions-exclude-file-list", "-fprofile-sample-accurate",
+    "-fdebug-types-section=", "-flto-partition-file", "-fmodule-file",
+)  # fmt: skip
+# `-f`/`-m` options whose value is a path but only rewrites paths written into the object.
+_PATH_MAP_OPTIONS = (
+    "-fdebug-prefix-map=", "-ffile-prefix-map=", "-fmacro-prefix-map=",
+    "-fdebug-compilation-dir=", "-fcoverage-compilation-dir=",
 )  # fmt: skip
 # Assembler options (-Wa,...) known to read and write nothing beside the object.
 _SAFE_ASSEMBLER_OPTIONS = (
@@ -61,7 +71,7 @@ _SAFE_ASSEMBLER_OPTIONS = (
 )  # fmt: skip
 # Source languages cached, by suffix and by `-x` name. Plain assembly (.s) is not: the
 # preprocessor does not see what it `.include`s.
-_SOURCE_SUFFIXES = {
+SOURCE_SUFFIXES = {
     ".c": "c", ".cc": "c++", ".cp": "c++", ".cxx": "c++", ".cpp": "c++", ".CPP": "c++",
     ".c++": "c++", ".C": "c++", ".S": "assembler-with-cpp", ".sx": "assembler-with-cpp",
 }  # fmt: skip
@@ -71,7 +81,9 @@ _LANGUAGES = frozenset({"c", "c++", "assembler-with-cpp"})
 class CCall:
     """One object compile: what it reads and writes, and how to preprocess it."""
 
-    __slots__ = ("args", "source", "output", "dep_file", "language", "preprocess_args")
+    __slots__ = (
+        "args", "source", "output", "dep_file", "language", "preprocess_args", "include_dirs",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -88,6 +100,8 @@ class CCall:
         self.dep_file = dep_file
         self.language = language
         self.preprocess_args = preprocess_args
+        # Where a precompiled header could be found: the -I family, the source's dir, cwd.
+        self.include_dirs = [os.path.dirname(source), ""]
 
 
 def _check_flag(arg: str) -> None:
@@ -102,11 +116,22 @@ def _check_flag(arg: str) -> None:
         raise NotCacheable(f"{arg}: not an object compile")
     if arg in ("-v", "-###", "-Q", "-H") or arg.startswith(("--help", "--version", "-time")):
         raise NotCacheable(f"{arg} prints what a replay would not")
+    if arg.startswith(("-f", "-m")) and "=" in arg and not arg.startswith(_PATH_MAP_OPTIONS):
+        _check_no_file_value(arg)
     if arg in _PLAIN_FLAGS or arg in _DEP_FLAGS or arg.startswith(_PLAIN_PREFIXES):
         return
     if arg.startswith(_GLUED) or arg.startswith("-x"):
         return
     raise NotCacheable(f"unsupported compiler option {arg}")
+
+
+def _check_no_file_value(arg: str) -> None:
+    """An option not known to read a file may still name one (a new gcc's `-fFOO=file`):
+    a value that looks like a path or names an existing file is a read we cannot key."""
+    value = arg.partition("=")[2]
+    for part in value.replace(",", "=").replace(":", "=").split("="):
+        if "/" in part or (part and os.path.exists(part)):
+            raise NotCacheable(f"{arg} names a file the key cannot see")
 
 
 def parse_c_args(args: list[str]) -> CCall:
@@ -167,16 +192,33 @@ def parse_c_args(args: list[str]) -> CCall:
     source = sources[0]
     if language in (None, "none"):
         suffix = os.path.splitext(source)[1]
-        if suffix not in _SOURCE_SUFFIXES:
+        if suffix not in SOURCE_SUFFIXES:
             raise NotCacheable(f"source {source}: language not cached")
-        language = _SOURCE_SUFFIXES[suffix]
+        language = SOURCE_SUFFIXES[suffix]
     if output is None:
         output = os.path.splitext(os.path.basename(source))[0] + ".o"
-    if output in ("-", "/dev/stdout") or output.startswith("/dev/"):
+    if output in ("-", "/dev/stdout") or output.startswith(("/dev/", "/proc/")):
         raise NotCacheable(f"output {output} is not a file")
+    if source.startswith(("/dev/", "/proc/")):
+        raise NotCacheable(f"source {source} is not a file")
     if wants_deps and dep_file is None:
         raise NotCacheable("-MD without -MF: the dependency file's name is compiler-specific")
-    return CCall(list(args), source, output, dep_file if wants_deps else None, language, preprocess)
+    call = CCall(list(args), source, output, dep_file if wants_deps else None, language, preprocess)
+    call.include_dirs += _include_dirs(args)
+    return call
+
+
+_INCLUDE_DIR_OPTIONS = ("-I", "-iquote", "-isystem", "-idirafter")
+
+
+def _include_dirs(args: list[str]) -> list[str]:
+    found = []
+    for index, arg in enumerate(args):
+        if arg in _INCLUDE_DIR_OPTIONS and index + 1 < len(args):
+            found.append(args[index + 1])
+        elif arg.startswith(_INCLUDE_DIR_OPTIONS) and arg not in _INCLUDE_DIR_OPTIONS:
+            found.append(arg[len(next(o for o in _INCLUDE_DIR_OPTIONS if arg.startswith(o))) :])
+    return found
 
 
 def _split_glued(arg: str, value: str | None) -> tuple[str, str]:

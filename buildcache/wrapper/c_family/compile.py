@@ -20,8 +20,10 @@ from buildcache.cache import store
 from buildcache.cache.digests import sha256, text_digest
 from buildcache.cache.file_digests import content_digest
 from buildcache.wrapper.c_family.arguments import CCall, parse_c_args
+from buildcache.wrapper.c_family.driver import driver_plan
 from buildcache.wrapper.c_family.preprocess import (
     check_all_inputs_visible,
+    check_no_precompiled_headers,
     files_entered,
     run_preprocessor,
 )
@@ -45,7 +47,7 @@ KEY_FORMAT = "buildcache-c-key-v1"
 KEYED_ENV = (
     "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "SOURCE_DATE_EPOCH",
     "GCC_EXEC_PREFIX", "COMPILER_PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES",
-    "GCC_COLORS",
+    "GCC_COLORS", "CCC_OVERRIDE_OPTIONS",
 )  # fmt: skip
 # Make the compiler write files we would not restore.
 REFUSED_ENV = ("DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_COMPARE_DEBUG")
@@ -88,13 +90,18 @@ def _compile(
         if environ.get(name):
             raise NotCacheable(f"{name} makes the compiler write another file")
     call = parse_c_args(args)
+    _check_outputs_are_files(call)
     cache_dir = config.cache_dir
     started_ns = compile_start_ns()
+    plan = driver_plan(compiler, args, cache_dir)
     status, text = run_preprocessor(compiler, call.preprocess_args)
     if status != 0:
         raise NotCacheable("the preprocessor failed; the compiler reports why")
     check_all_inputs_visible(text)
-    inputs = _key_inputs(call, compiler, sha256(text).hexdigest(), cache_dir)
+    entered = files_entered(text)
+    check_no_precompiled_headers(entered, call.include_dirs)
+    preprocessed = sha256(text).hexdigest()
+    inputs = _key_inputs(call, compiler, preprocessed, plan, cache_dir)
     key = text_digest(*(f"{name}={value!r}" for name, value in inputs.items()))
 
     corrupt = 0
@@ -114,7 +121,8 @@ def _compile(
         finish("compile_failed", f"compiler exited {exit_code}")
         return exit_code
     try:
-        _check_unchanged(files_entered(text), started_ns)
+        _check_unchanged(entered, started_ns)
+        _check_preprocesses_the_same(compiler, call, preprocessed)
         outputs = _collect_outputs(call)
     except NotStorable as reason:
         count_call(
@@ -147,14 +155,17 @@ def _compile(
     return 0
 
 
-def _key_inputs(call: CCall, compiler: str, preprocessed: str, cache_dir: str) -> dict[str, object]:
+def _key_inputs(
+    call: CCall, compiler: str, preprocessed: str, plan: str, cache_dir: str
+) -> dict[str, object]:
     """Everything the object can depend on. The compiler is keyed by the bytes of the
-    program its name resolves to (so switching `cc` from gcc to clang, or upgrading
-    it, changes the key), and by that path: gcc finds cc1 and as beside itself."""
+    program its name resolves to and by the driver's plan (driver.py): what it runs
+    (cc1, as, clang -cc1, each by content) with which expanded options."""
     program = os.path.realpath(locate_executable(compiler, os.environ.get("PATH", os.defpath)))
     return {
         "format": KEY_FORMAT,
         "compiler": f"{program} {content_digest(cache_dir, program)}",
+        "driver_plan": plan,
         "args": call.args,
         "cwd": os.getcwd(),
         "env": [f"{name}={os.environ.get(name, '')}" for name in KEYED_ENV],
@@ -173,6 +184,8 @@ def _restore(entry: store.Entry, call: CCall) -> bool:
         wanted["depfile"] = call.dep_file
     if set(files) != set(wanted):
         return False
+    if not all(os.path.isdir(os.path.dirname(path) or ".") for path in wanted.values()):
+        return False  # the compiler runs, and fails as it would have without us
     from buildcache.cache.atomic import atomic_write, restored_mode
 
     for name, path in wanted.items():
@@ -183,16 +196,41 @@ def _restore(entry: store.Entry, call: CCall) -> bool:
     return True
 
 
+def _check_outputs_are_files(call: CCall) -> None:
+    """The compiler writes through a symlink at -o or -MF; a restore would replace it."""
+    for path in (call.output, call.dep_file):
+        if path is not None and os.path.islink(path):
+            raise NotCacheable(f"output {path} is a symlink")
+
+
 def _check_unchanged(paths: list[str], started_ns: int) -> None:
-    """Every file the preprocessor entered is older than the start of preprocessing:
-    one changed since may have been read with other contents by the compile."""
+    """Every file the preprocessor entered is a regular file older than the start of
+    preprocessing: one changed since may have been read with other contents by the
+    compile, and a pipe or device (/dev/stdin) reads differently each time. A
+    directory (gcc's `-g` marker for the working directory) is not an input."""
+    import stat
+
     for path in paths:
         try:
             info = os.stat(path)
         except OSError:
             raise NotStorable(f"{path} vanished during the compile") from None
+        if stat.S_ISDIR(info.st_mode):
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            raise NotStorable(f"{path} is not a regular file")
         if max(info.st_ctime_ns, info.st_mtime_ns) >= started_ns:
             raise NotStorable(f"{path} changed during the compile")
+
+
+def _check_preprocesses_the_same(compiler: str, call: CCall, preprocessed: str) -> None:
+    """Preprocess again after the compile: a header that appeared in an earlier include
+    dir, a retargeted symlink or a renamed directory between the first `-E` and the
+    compile shows as another text (ctimes alone cannot see a new file shadowing an old
+    one). One more preprocessor run per miss; hits do not pay it."""
+    status, text = run_preprocessor(compiler, call.preprocess_args)
+    if status != 0 or sha256(text).hexdigest() != preprocessed:
+        raise NotStorable("the sources preprocess differently after the compile")
 
 
 def _collect_outputs(call: CCall) -> list[tuple[str, int, bytes]]:

@@ -11,8 +11,11 @@ the compile each must be older than the moment preprocessing started, or the
 object may have been compiled from other contents than the key describes.
 
 A few things reach the object without showing in the text; a call that uses them
-is not cacheable: `.incbin`/`.include` in (inline) assembly, C23 `#embed` kept as
-a directive, and precompiled headers (`#pragma GCC pch_preprocess`).
+is not cacheable: `.incbin`/`.include` in (inline) assembly (gas directives ignore
+case, and C joins adjacent string literals, so `".inc" "bin"` counts too), C23
+`#embed` kept as a directive, and precompiled headers (a `.gch`/`.pch` beside a
+header the compile may include: the compiler proper reads it instead of the header,
+while `-E` reads the header).
 """
 
 from __future__ import annotations
@@ -22,20 +25,34 @@ import os
 from buildcache.wrapper.rustc_args import NotCacheable
 
 # Byte strings that mean the object reads a file the text does not contain.
-_UNSEEN_INPUTS = (b".incbin", b".include", b"pch_preprocess", b"#embed", b"#pragma embed")
+# Searched for in the text lowercased, with quotes and white space removed.
+_UNSEEN_INPUTS = (b".incbin", b".include", b"pch_preprocess", b"#embed", b"#pragmaembed")
+_JOINING = b' \t\r\n\f\v"'
+_PCH_SUFFIXES = (".gch", ".pch")
 # Line-marker names that are not files.
 _PSEUDO_FILES = frozenset({"<built-in>", "<command-line>", "<command line>", "<stdin>"})
 
 
 def run_preprocessor(compiler: str, args: list[str]) -> tuple[int, bytes]:
     """(exit code, stdout) of `compiler args... -E`, stderr discarded: the real compile
-    prints the same warnings, and those are what a hit replays. posix_spawn and a pipe
-    rather than subprocess, which costs ~10 ms to import on every call."""
+    prints the same warnings, and those are what a hit replays."""
+    return run_capturing(compiler, [*args, "-E"], 1)
+
+
+def run_capturing(compiler: str, args: list[str], stream: int) -> tuple[int, bytes]:
+    """(exit code, what `compiler args...` wrote to stream 1 or 2), the other stream
+    discarded and stdin closed: a source read from stdin must not be consumed here.
+    posix_spawn and a pipe rather than subprocess, which costs ~10 ms to import."""
     read_fd, write_fd = os.pipe()
-    null = os.open(os.devnull, os.O_WRONLY)
-    actions = [(os.POSIX_SPAWN_DUP2, write_fd, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
+    null = os.open(os.devnull, os.O_RDWR)
+    other = 3 - stream
+    actions = [
+        (os.POSIX_SPAWN_DUP2, null, 0),
+        (os.POSIX_SPAWN_DUP2, write_fd, stream),
+        (os.POSIX_SPAWN_DUP2, null, other),
+    ]
     try:
-        pid = os.posix_spawnp(compiler, [compiler, *args, "-E"], os.environ, file_actions=actions)
+        pid = os.posix_spawnp(compiler, [compiler, *args], os.environ, file_actions=actions)
     finally:
         os.close(write_fd)
         os.close(null)
@@ -53,10 +70,27 @@ def run_preprocessor(compiler: str, args: list[str]) -> tuple[int, bytes]:
 
 
 def check_all_inputs_visible(text: bytes) -> None:
+    folded = text.lower().translate(None, _JOINING)
     for marker in _UNSEEN_INPUTS:
-        if marker in text:
+        if marker in folded:
             name = marker.decode()
             raise NotCacheable(f"{name} reads a file the preprocessed source does not show")
+
+
+def check_no_precompiled_headers(entered: list[str], include_dirs: list[str]) -> None:
+    """gcc looks for `name.gch` in each include dir just before `name`, clang for
+    `name.pch` after `-include name`: either would replace what `-E` read. Every
+    file entered is tried under every include dir it can be named from."""
+    for path in entered:
+        names = {path}
+        for directory in include_dirs:
+            prefix = "" if directory in ("", ".") else directory.rstrip("/") + "/"
+            if path.startswith(prefix):
+                names.update(os.path.join(other, path[len(prefix) :]) for other in include_dirs)
+        for name in names:
+            for suffix in _PCH_SUFFIXES:
+                if os.path.lexists(name + suffix):
+                    raise NotCacheable(f"precompiled header {name}{suffix}")
 
 
 def files_entered(text: bytes) -> list[str]:
