@@ -25,6 +25,7 @@ def test_a_file_rewritten_with_its_old_mtime_gets_its_new_digest(tmp_path: Path)
 
 def test_a_damaged_record_is_not_trusted(tmp_path: Path) -> None:
     cache, lib = tmp_path / "cache", tmp_path / "libfoo.rlib"
+    cache.mkdir()  # the wrapper claims (creates) the cache dir before anything is stored
     lib.write_bytes(b"one")
     remember_output(str(cache), str(lib), b"one")
     (record,) = cache.rglob("*.digest")
