@@ -204,8 +204,10 @@ def format_table(results: dict[str, Any]) -> str:
         f"{results['runs']} run(s) each, interleaved; cargo jobs: {results['jobs'] or 'default'}",
         "",
     ]
+    if not results["configs"]:
+        lines = ["buildcache bench: per-call figures only (--per-call-only, no builds)"]
     header = ("scenario", "tool", "median s", "each run (s)", "hits/misses/requests per run")
-    rows = [header]
+    rows = [header] if results["configs"] else []
     for key, config in results["configs"].items():
         runs = config["runs"]
         rows.append(
@@ -217,7 +219,7 @@ def format_table(results: dict[str, Any]) -> str:
                 " ".join(_hits(run) for run in runs) if config["tool"] != "none" else "-",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(len(header))]
     for row in rows:
         cells = [
             cell.rjust(width) if index == 2 else cell.ljust(width)

@@ -3,6 +3,7 @@
 
     python bench/run_bench.py [--runs N] [--workspace crates-io|generated|auto]
                               [--tools none,buildcache,sccache] [--json FILE] [--quick]
+                              [--per-call-only]
 
 Every repetition builds each configuration once, round-robin (so a noisy
 neighbour slows every configuration alike rather than one of them), each in
@@ -126,6 +127,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="smoke test: a tiny generated workspace, one run",
+    )
+    parser.add_argument(
+        "--per-call-only",
+        action="store_true",
+        help="no builds: only each wrapper's fixed cost per call and one hit (seconds)",
     )
     parser.add_argument("--jobs", type=int, help="cargo -j (default: cargo's, one per core)")
     parser.add_argument("--buildcache", help="buildcache executable (default: beside python)")
@@ -301,29 +307,34 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         self.locate_tools()
-        self.workspace, note = prepare_workspace(
-            self.args.workspace, self.workdir / "workspace", quick=self.args.quick
-        )
-        if note:
-            self.warnings.append(note)
-        log(
-            f"workspace: {self.workspace.kind}, {self.workspace.packages} packages, "
-            f"at {self.workspace.path}"
-        )
+        if self.args.per_call_only:
+            self.configs = []
+            workspace = {"kind": "no", "packages": 0}
+        else:
+            self.workspace, note = prepare_workspace(
+                self.args.workspace, self.workdir / "workspace", quick=self.args.quick
+            )
+            if note:
+                self.warnings.append(note)
+            log(
+                f"workspace: {self.workspace.kind}, {self.workspace.packages} packages, "
+                f"at {self.workspace.path}"
+            )
+            workspace = {"kind": self.workspace.kind, "packages": self.workspace.packages}
         runs: dict[str, list[dict[str, Any]]] = {config.key: [] for config in self.configs}
         load_before = os.getloadavg()
-        for rep in range(self.args.runs):
+        for rep in range(self.args.runs if self.configs else 0):
             log(f"repetition {rep + 1}/{self.args.runs}")
             for key, run in self.repetition(rep):
                 runs[key].append(run)
-        load_after = os.getloadavg()
         per_call = self.measure_per_call()
+        load_after = os.getloadavg()
 
         by_key = {config.key: config for config in self.configs}
         self.results = {
             "schema": 1,
-            "workspace": {"kind": self.workspace.kind, "packages": self.workspace.packages},
-            "runs": self.args.runs,
+            "workspace": workspace,
+            "runs": self.args.runs if self.configs else 0,
             "jobs": self.args.jobs,
             "host": host_info(load_before, load_after),
             "versions": self.versions(),
