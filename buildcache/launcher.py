@@ -4,7 +4,8 @@ cargo starts `buildcache` once per rustc call, so Python's start-up is paid ever
 time. The script pip writes (`#!/path/to/python`, then `from buildcache.main import
 main`) starts the interpreter with `site`, which scans site-packages and runs its
 .pth files before buildcache's first line: about 2 ms in a small virtualenv, tens
-of ms in a site-packages with many .pth files. pip has no way to add interpreter
+of ms in a site-packages with many .pth files (and pip 23's script imports `re`
+for one substitution, ~3 ms more). pip has no way to add interpreter
 flags to a console script, so after `pip install`, `python -I -m buildcache.launcher`
 rewrites that script in place (`make dev` and the provisioning role both do):
 
