@@ -17,11 +17,13 @@ help:
 	@echo "make lint        ruff and mypy"
 
 # The development virtualenv: the package installed the way users get it
-# (a real `pip install .`, not an editable shim) plus the test tools.
+# (a real `pip install .`, not an editable shim, then the fast launcher over
+# pip's script, as the provisioning role does) plus the test tools.
 $(VENV)/.installed: pyproject.toml $(shell find buildcache -name '*.py')
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
 	$(VENV_PY) -m pip install --quiet '.[test,lint,remote]'
+	$(VENV_PY) -I -m buildcache.launcher
 	touch $@
 
 dev: $(VENV)/.installed

@@ -131,10 +131,13 @@ def summarize(results: dict[str, Any]) -> None:
             "not the client's wall time)",
             "median_ms": median_or_none(server_side),
         }
+    per_call = results.get("per_call") or {}
     for tool, milliseconds in (results.get("call_overhead_ms") or {}).items():
+        rounds = per_call.get(tool, {}).get("rounds")
         per_hit[f"{tool} fixed cost per call"] = {
-            "source": f"`{tool} rustc -vV` minus `rustc -vV`: process start-up and hand-over, "
-            "which a wrapper's own timer cannot see",
+            "source": f"`{tool} rustc -vV` minus `rustc -vV`"
+            + (f" (median of {rounds})" if rounds else "")
+            + ": process start-up and hand-over, which a wrapper's own timer cannot see",
             "median_ms": milliseconds,
         }
     logged = per_hit.get("warm-incr-off/buildcache", {}).get("median_ms")
@@ -144,11 +147,47 @@ def summarize(results: dict[str, Any]) -> None:
             "source": "logged wall_ms per hit + fixed cost per call",
             "median_ms": logged + fixed,
         }
+    for tool, figure in per_call.items():
+        per_hit[f"{tool} end-to-end per hit (measured)"] = {
+            "source": f"`{tool} rustc ARGS` of a probe crate ({figure['probe_entry_bytes'] >> 10} "
+            f"KiB of outputs), every call a hit, wall time from outside (median of "
+            f"{figure['rounds']})",
+            "median_ms": figure["hit_ms"],
+        }
     results["per_hit"] = per_hit
+
+    cache_size = {}
+    for key, config in configs.items():
+        runs = [run for run in config["runs"] if "cache_bytes" in run]
+        if runs:
+            cache_size[key] = {
+                "median_bytes": median_or_none([run["cache_bytes"] for run in runs]),
+                "median_disk_bytes": median_or_none([run["cache_disk_bytes"] for run in runs]),
+                "median_files": median_or_none([run["cache_files"] for run in runs]),
+            }
+    results["cache_size"] = cache_size
+    ours, theirs = (
+        cache_size.get("cold-incr-off/buildcache"),
+        cache_size.get("cold-incr-off/sccache"),
+    )
+    if ours and theirs:
+        ratios["cache bytes: buildcache / sccache"] = {
+            "value": ours["median_bytes"] / theirs["median_bytes"]
+            if theirs["median_bytes"]
+            else None,
+            "numerator": "cold-incr-off/buildcache",
+            "denominator": "cold-incr-off/sccache",
+            "done_when_at_most": None,
+            "goal_at_most": None,
+        }
 
 
 def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
+
+
+def _mib(value: float | None) -> str:
+    return _fmt(None if value is None else value / (1 << 20), ".1f")
 
 
 def _hits(run: dict[str, Any]) -> str:
@@ -165,8 +204,10 @@ def format_table(results: dict[str, Any]) -> str:
         f"{results['runs']} run(s) each, interleaved; cargo jobs: {results['jobs'] or 'default'}",
         "",
     ]
+    if not results["configs"]:
+        lines = ["buildcache bench: per-call figures only (--per-call-only, no builds)"]
     header = ("scenario", "tool", "median s", "each run (s)", "hits/misses/requests per run")
-    rows = [header]
+    rows = [header] if results["configs"] else []
     for key, config in results["configs"].items():
         runs = config["runs"]
         rows.append(
@@ -178,7 +219,7 @@ def format_table(results: dict[str, Any]) -> str:
                 " ".join(_hits(run) for run in runs) if config["tool"] != "none" else "-",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(len(header))]
     for row in rows:
         cells = [
             cell.rjust(width) if index == 2 else cell.ljust(width)
@@ -210,6 +251,15 @@ def format_table(results: dict[str, Any]) -> str:
             count = f", {figure['hits_logged']} hits" if "hits_logged" in figure else ""
             lines.append(f"  {name:<42} {_fmt(figure['median_ms'], '.1f')} ms{count}")
             lines.append(f"      {figure['source']}")
+
+    if results.get("cache_size"):
+        lines += ["", "cache after the cold build (median; what the next warm build reads)"]
+        for key, size in results["cache_size"].items():
+            lines.append(
+                f"  {key:<42} {_mib(size['median_bytes'])} MiB in files, "
+                f"{_mib(size['median_disk_bytes'])} MiB on disk, "
+                f"{_fmt(size['median_files'], '.0f')} files"
+            )
 
     warnings = results.get("warnings") or []
     if warnings:

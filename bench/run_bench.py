@@ -3,6 +3,7 @@
 
     python bench/run_bench.py [--runs N] [--workspace crates-io|generated|auto]
                               [--tools none,buildcache,sccache] [--json FILE] [--quick]
+                              [--per-call-only]
 
 Every repetition builds each configuration once, round-robin (so a noisy
 neighbour slows every configuration alike rather than one of them), each in
@@ -15,6 +16,12 @@ its own target dir with its own cache dir:
   warm, dev profile           target removed, cache filled: buildcache; "no cache" is the
                               full build a developer waits for without one (sccache
                               declines incremental builds, so it has no row here)
+
+After each cold build the cache directory's size is recorded (once it stops
+changing: sccache's server stores in the background). After all repetitions,
+outside any build, each wrapper's fixed cost per call (`WRAPPER rustc -vV` minus
+`rustc -vV`) and one hit end to end (a probe crate compiled with cargo's
+arguments, every call a hit) are timed round-robin, the median of many calls.
 
 The table reports medians over the repetitions; --json saves every number.
 """
@@ -120,6 +127,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="smoke test: a tiny generated workspace, one run",
+    )
+    parser.add_argument(
+        "--per-call-only",
+        action="store_true",
+        help="no builds: only each wrapper's fixed cost per call and one hit (seconds)",
     )
     parser.add_argument("--jobs", type=int, help="cargo -j (default: cargo's, one per core)")
     parser.add_argument("--buildcache", help="buildcache executable (default: beside python)")
@@ -249,6 +261,9 @@ class Bench:
             raise BenchError(f"{config.key} build failed (log: {cargo_log}):\n{tail}")
 
         run: dict[str, Any] = {"rep": rep + 1, "seconds": round(seconds, 3)}
+        if config.tool != "none" and not config.filled_by:
+            size, disk, files = tools.settled_size(cache.directory)
+            run["cache_bytes"], run["cache_disk_bytes"], run["cache_files"] = size, disk, files
         stats = cache.stats()
         if stats is not None:
             run["stats"] = {k: v for k, v in stats.items() if k != "raw"}
@@ -292,29 +307,34 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         self.locate_tools()
-        self.workspace, note = prepare_workspace(
-            self.args.workspace, self.workdir / "workspace", quick=self.args.quick
-        )
-        if note:
-            self.warnings.append(note)
-        log(
-            f"workspace: {self.workspace.kind}, {self.workspace.packages} packages, "
-            f"at {self.workspace.path}"
-        )
+        if self.args.per_call_only:
+            self.configs = []
+            workspace = {"kind": "no", "packages": 0}
+        else:
+            self.workspace, note = prepare_workspace(
+                self.args.workspace, self.workdir / "workspace", quick=self.args.quick
+            )
+            if note:
+                self.warnings.append(note)
+            log(
+                f"workspace: {self.workspace.kind}, {self.workspace.packages} packages, "
+                f"at {self.workspace.path}"
+            )
+            workspace = {"kind": self.workspace.kind, "packages": self.workspace.packages}
         runs: dict[str, list[dict[str, Any]]] = {config.key: [] for config in self.configs}
         load_before = os.getloadavg()
-        for rep in range(self.args.runs):
+        for rep in range(self.args.runs if self.configs else 0):
             log(f"repetition {rep + 1}/{self.args.runs}")
             for key, run in self.repetition(rep):
                 runs[key].append(run)
+        per_call = self.measure_per_call()
         load_after = os.getloadavg()
-        overhead = self.measure_call_overhead()
 
         by_key = {config.key: config for config in self.configs}
         self.results = {
             "schema": 1,
-            "workspace": {"kind": self.workspace.kind, "packages": self.workspace.packages},
-            "runs": self.args.runs,
+            "workspace": workspace,
+            "runs": self.args.runs if self.configs else 0,
             "jobs": self.args.jobs,
             "host": host_info(load_before, load_after),
             "versions": self.versions(),
@@ -328,7 +348,8 @@ class Bench:
                 for key in TABLE_ORDER
                 if key in by_key
             },
-            "call_overhead_ms": overhead,
+            "call_overhead_ms": {tool: f["fixed_ms"] for tool, f in per_call.items()},
+            "per_call": per_call,
             "warnings": self.warnings,
         }
         report.summarize(self.results)
@@ -357,21 +378,38 @@ class Bench:
                 cache.stop()
             shutil.rmtree(rep_dir, ignore_errors=True)
 
-    def measure_call_overhead(self) -> dict[str, float]:
-        """Each wrapper's fixed cost per rustc call, outside any build."""
-        overhead: dict[str, float] = {}
-        for tool in ("buildcache", "sccache"):
-            if tool not in self.executables:
-                continue
-            cache = self.new_cache(tool, self.workdir / "overhead" / tool)
-            cache.start()
-            try:
-                log_path = self.logs / f"overhead-{tool}.log"
-                overhead[tool] = round(tools.call_overhead_ms(cache, self.base_env, log_path), 2)
-            finally:
+    def measure_per_call(self) -> dict[str, dict[str, Any]]:
+        """Each wrapper's fixed cost per rustc call and one hit end to end, outside any
+        build (tools.per_call_ms), each tool with a fresh cache of its own."""
+        caches = [
+            self.new_cache(tool, self.workdir / "per-call" / "cache" / tool)
+            for tool in ("buildcache", "sccache")
+            if tool in self.executables
+        ]
+        if not caches:
+            return {}
+        rounds = tools.PER_CALL_ROUNDS_QUICK if self.args.quick else tools.PER_CALL_ROUNDS
+        try:
+            for cache in caches:
+                cache.start()
+            figures = tools.per_call_ms(
+                caches, self.base_env, self.logs, self.workdir / "per-call" / "probe", rounds
+            )
+        except tools.ToolError as error:  # the builds' figures still stand
+            self.warnings.append(f"per-call figures not measured: {error}")
+            return {}
+        finally:
+            for cache in caches:
                 cache.stop()
-            log(f"  fixed cost per call, {tool}: {overhead[tool]:.1f} ms")
-        return overhead
+        for tool, figure in figures.items():
+            hit = figure["hit_ms"]
+            log(
+                f"  per call, {tool}: fixed {figure['fixed_ms']:.1f} ms, "
+                f"hit {'n/a' if hit is None else f'{hit:.1f} ms'}"
+            )
+            if hit is None:
+                self.warnings.append(f"{tool}: the probe calls were not all hits (no hit figure)")
+        return figures
 
     def versions(self) -> dict[str, str]:
         def first_line(argv: list[str]) -> str:

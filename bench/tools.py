@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -232,13 +233,19 @@ class SccacheCache(Cache):
         return _run([self.executable, "--version"], clean_environment()).stdout.strip()
 
 
-# Calls per tool for the per-call overhead figure: enough for a stable
-# median, few enough to take a couple of seconds.
-OVERHEAD_SAMPLES = 15
+# Rounds of per-call samples: enough for a stable median on a busy two-core machine,
+# few enough to take a few seconds per tool (each round is four short processes).
+PER_CALL_ROUNDS = 31
+PER_CALL_ROUNDS_QUICK = 5
+
+# Types in the probe crate. 16 gives an entry of ~0.4 MB (rlib, rmeta, dep-info): a
+# middling crates.io dependency in a debug build, not a trivial one.
+PROBE_TYPES = 16
 
 
 def real_rustc() -> str:
-    """The toolchain's rustc, past rustup's proxy, whose own start-up would blur the figure."""
+    """The toolchain's rustc, past rustup's proxy, whose own start-up would blur the figure
+    (cargo run through rustup hands the wrapper this path too)."""
     try:
         found = subprocess.run(
             ["rustup", "which", "rustc"], capture_output=True, text=True, timeout=30
@@ -248,23 +255,127 @@ def real_rustc() -> str:
     return found or shutil.which("rustc") or "rustc"
 
 
-def call_overhead_ms(cache: Cache, base_env: dict[str, str], log_path: Path) -> float:
-    """Median extra wall time of `WRAPPER rustc -vV` over plain `rustc -vV`.
+def write_probe_crate(directory: Path) -> list[str]:
+    """A small library and the rustc arguments cargo would pass for it (the hit probe)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    parts = ["//! buildcache bench probe: compiled outside cargo to time one cache hit.\n"]
+    for index in range(PROBE_TYPES):
+        parts.append(
+            f"""
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Item{index} {{ pub id: u64, pub name: String, pub tags: Vec<String> }}
 
-    `-vV` compiles nothing, so the wrapper only starts, decides and hands
-    over: this is the fixed cost every rustc call pays, which the
-    wrapper's own wall_ms (timed from inside the process) cannot see.
+impl Item{index} {{
+    pub fn new(id: u64) -> Self {{
+        Self {{ id, name: format!("item-{index}-{{id}}"), tags: vec![] }}
+    }}
+    pub fn describe(&self) -> String {{ format!("{{:?}} {{}}", self, self.tags.join(",")) }}
+}}
+"""
+        )
+    source = directory / "lib.rs"
+    source.write_text("".join(parts))
+    (directory / "out").mkdir(exist_ok=True)  # cargo makes --out-dir before rustc runs
+    # Older than any compile: a source changed during a compile is not stored.
+    an_hour_ago = time.time() - 3600
+    os.utime(source, (an_hour_ago, an_hour_ago))
+    return [
+        "--crate-name", "probe", "--edition=2021", "lib.rs",
+        "--error-format=json", "--json=diagnostic-rendered-ansi,artifacts,future-incompat",
+        "--crate-type", "lib", "--emit=dep-info,metadata,link", "-C", "embed-bitcode=no",
+        "-C", "debuginfo=2", "-C", "metadata=0123456789abcdef",
+        "-C", "extra-filename=-0123456789abcdef", "--out-dir", str(directory / "out"),
+        "-L", f"dependency={directory / 'out'}",
+    ]  # fmt: skip
+
+
+def timed_ms(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    started = time.perf_counter()
+    completed = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, timeout=120)
+    elapsed = (time.perf_counter() - started) * 1000
+    if completed.returncode != 0:
+        stderr = completed.stderr.decode(errors="replace").strip()[-500:]
+        raise ToolError(f"`{' '.join(argv[:3])} ...` exited {completed.returncode}: {stderr}")
+    return elapsed
+
+
+def per_call_ms(
+    caches: list[Cache], base_env: dict[str, str], log_dir: Path, probe_dir: Path, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Each wrapper's cost per rustc call, outside any build, sampled round-robin so a
+    noisy neighbour slows every tool alike. Per tool:
+
+    - `fixed_ms`: median of `WRAPPER rustc -vV` minus the `rustc -vV` run just before
+      it. `-vV` compiles nothing, so the wrapper only starts, decides and hands over:
+      the fixed cost every rustc call pays, which a wrapper's own timer cannot see;
+    - `hit_ms`: median wall time of `WRAPPER rustc ARGS` for the probe crate, each call
+      a cache hit (checked against the tool's stats): a hit end to end, start-up included.
     """
     rustc = real_rustc()
-    env = cache.cargo_env(base_env, log_path)
-    wrapper = env["RUSTC_WRAPPER"]
-    differences = []
-    for _ in range(OVERHEAD_SAMPLES):
-        timings = []
-        for argv in ([rustc, "-vV"], [wrapper, rustc, "-vV"]):
-            started = time.perf_counter()
-            subprocess.run(argv, env=env, capture_output=True, check=True, timeout=60)
-            timings.append(time.perf_counter() - started)
-        differences.append((timings[1] - timings[0]) * 1000)
-    differences.sort()
-    return differences[len(differences) // 2]
+    jobs = []
+    for cache in caches:
+        env = cache.cargo_env(base_env, log_dir / f"per-call-{cache.tool}.log")
+        crate = probe_dir / cache.tool
+        args = write_probe_crate(crate)
+        wrapper = env["RUSTC_WRAPPER"]
+        timed_ms([wrapper, rustc, *args], env, crate)  # the miss that fills the cache
+        cache.zero_stats()
+        jobs.append((cache, env, wrapper, crate, args))
+    samples: dict[str, dict[str, list[float]]] = {
+        cache.tool: {"rustc": [], "fixed": [], "hit": []} for cache in caches
+    }
+    for _ in range(rounds):
+        for cache, env, wrapper, crate, args in jobs:
+            mine = samples[cache.tool]
+            bare = timed_ms([rustc, "-vV"], env)
+            mine["rustc"].append(bare)
+            mine["fixed"].append(timed_ms([wrapper, rustc, "-vV"], env) - bare)
+            mine["hit"].append(timed_ms([wrapper, rustc, *args], env, crate))
+    figures: dict[str, dict[str, Any]] = {}
+    for cache, _env, _wrapper, crate, _args in jobs:
+        stats = cache.stats()
+        mine = samples[cache.tool]
+        all_hits = stats is not None and stats["hits"] == rounds and stats["misses"] == 0
+        figures[cache.tool] = {
+            "rounds": rounds,
+            "rustc_vv_ms": round(statistics.median(mine["rustc"]), 2),
+            "fixed_ms": round(statistics.median(mine["fixed"]), 2),
+            # Not a hit figure unless every timed call was one.
+            "hit_ms": round(statistics.median(mine["hit"]), 2) if all_hits else None,
+            "probe_entry_bytes": sum(f.stat().st_size for f in (crate / "out").iterdir()),
+        }
+    return figures
+
+
+def directory_size(path: Path) -> tuple[int, int, int]:
+    """(bytes in files, bytes allocated on disk, files) under path."""
+    size = disk = files = 0
+    for root, _dirs, names in os.walk(path):
+        for name in names:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue  # removed while we walked: a temp file, an evicted entry
+            size += info.st_size
+            disk += info.st_blocks * 512
+            files += 1
+    return size, disk, files
+
+
+# A cache may still be writing when cargo returns (sccache's server stores in the
+# background): its size counts once it has stopped changing for this long.
+SETTLE_S = 0.5
+SETTLE_TIMEOUT_S = 60
+
+
+def settled_size(path: Path) -> tuple[int, int, int]:
+    """directory_size once it holds still: what the cold build left in the cache."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    previous = directory_size(path)
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_S)
+        current = directory_size(path)
+        if current == previous:
+            return current
+        previous = current
+    return previous

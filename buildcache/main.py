@@ -51,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     if is_wrapper_call(argv):
         return _wrap(argv[1:])
+    if sys.flags.no_site:
+        # Started by the fast launcher (launcher.py), which skips site for the rustc
+        # calls' sake. A command typed by a user gets site-packages back, so the CLI
+        # runs as it would from pip's own script.
+        import site
+
+        site.main()
     from buildcache.cli import run_cli
 
     return run_cli(argv[1:])

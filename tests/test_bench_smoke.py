@@ -61,3 +61,45 @@ def test_quick_bench_without_wrapper_prints_a_table_and_saves_json(tmp_path: Pat
     for row in rows:
         median = float(row.split()[-3])  # scenario, tool, median, the one run, "-"
         assert median > 0
+
+
+@pytest.mark.cargo
+def test_quick_bench_with_buildcache_reports_per_call_figures_and_cache_size(
+    tmp_path: Path,
+) -> None:
+    """The rows issue 13 added: fixed cost per call, a hit end to end, the cache's size."""
+    json_path = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(HARNESS),
+            "--quick",
+            "--tools",
+            "buildcache",
+            "--json",
+            str(json_path),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+
+    data = json.loads(json_path.read_text())
+    assert data["warnings"] == []
+    figures = data["per_call"]["buildcache"]
+    assert figures["rounds"] >= 3 and figures["probe_entry_bytes"] > 0
+    assert figures["rustc_vv_ms"] > 0 and figures["hit_ms"] > 0
+    assert data["call_overhead_ms"] == {"buildcache": figures["fixed_ms"]}
+    for key in ("cold-incr-off/buildcache", "cold-dev/buildcache"):
+        (run,) = data["configs"][key]["runs"]
+        assert run["cache_bytes"] > 0 and run["cache_files"] > 0
+        assert data["cache_size"][key]["median_bytes"] == run["cache_bytes"]
+    assert "cache_bytes" not in data["configs"]["warm-incr-off/buildcache"]["runs"][0]
+
+    table = result.stdout
+    assert "buildcache end-to-end per hit (measured)" in table
+    assert "buildcache fixed cost per call" in table
+    assert "cache after the cold build" in table

@@ -51,9 +51,10 @@ def test_provision_ends_with_what_to_do_next(root_box) -> None:  # type: ignore[
 def test_a_login_shell_finds_buildcache(host) -> None:  # type: ignore[no-untyped-def]
     assert host.check_output("bash -lc 'command -v buildcache'") == "/usr/local/bin/buildcache"
     assert host.check_output("bash -lc 'buildcache --version'").startswith("buildcache ")
-    # Installed in its own virtualenv, with a real interpreter in the shebang.
+    # Installed in its own virtualenv, with a real interpreter in the shebang, started
+    # without site (the fast launcher written over pip's script).
     shebang = host.file("/opt/buildcache/venv/bin/buildcache").content_string.splitlines()[0]
-    assert shebang == "#!/opt/buildcache/venv/bin/python3", shebang
+    assert shebang == "#!/opt/buildcache/venv/bin/python3 -IS", shebang
 
 
 def test_cargo_config_wires_the_wrapper_and_the_shared_target_dir(host) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,147 @@
+"""The installed command's imports on the wrapper's hot path, measured, not assumed.
+
+Every rustc call pays for every module it imports (~0.1 ms each, far more for
+typing, subprocess or OpenSSL). These run real wrapper calls through the installed
+`buildcache`, started exactly as its #! line starts it plus `-X importtime`, and
+compare what was imported with what the interpreter imports on its own. Growing
+the hot path means adding to ALLOWED here, on purpose, with the cost measured.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+# Standard-library modules the hot path may import beyond the interpreter's own
+# start-up, by top-level name: os and what it pulls in, the locks, and SHA-256
+# (Python's own for small inputs, OpenSSL's only past a budget: cache/digests.py;
+# importtime also lists the one of _sha2/_sha256 that this Python lacks).
+ALLOWED = frozenset(
+    {
+        "__future__",
+        "_collections_abc",
+        "_stat",
+        "stat",
+        "errno",
+        "fcntl",
+        "genericpath",
+        "posixpath",
+        "os",
+        "marshal",
+        "time",
+        "_sha2",
+        "_sha256",
+        "_hashlib",
+        "buildcache",
+    }
+)
+# Named in the failure message when one creeps in: each costs milliseconds a call
+# (typing ~10, subprocess ~8, site ~2 to ~40 with .pth files), or belongs to the CLI.
+NEVER = frozenset({"typing", "subprocess", "argparse", "json", "re", "threading", "site"})
+
+
+def installed_command() -> tuple[list[str], str]:
+    """(the interpreter and flags of the installed script's #! line, the script)."""
+    script = shutil.which("buildcache")
+    assert script is not None, "no buildcache on PATH (run `make dev`)"
+    first_line = Path(script).read_text().splitlines()[0]
+    assert first_line.startswith("#!/"), first_line
+    return first_line[2:].split(), script
+
+
+def traced(command: list[str], cwd: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """Run command (the installed script and its arguments) under -X importtime."""
+    interpreter, script = installed_command()
+    argv = [interpreter[0], "-X", "importtime", *interpreter[1:], script, *command]
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return modules_of(result.stderr), result
+
+
+def modules_of(importtime: str) -> set[str]:
+    """Top-level names of the modules `-X importtime` reports (tried ones included)."""
+    names = set()
+    for line in importtime.splitlines():
+        if line.startswith("import time:") and "|" in line and "[us]" not in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
+
+
+def baseline(cwd: Path) -> set[str]:
+    """What the interpreter imports by itself, started as the script starts it."""
+    interpreter, _ = installed_command()
+    argv = [interpreter[0], "-X", "importtime", *interpreter[1:], "-c", "pass"]
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=True)
+    return modules_of(result.stderr)
+
+
+def assert_lean(modules: set[str], cwd: Path) -> None:
+    extra = modules - baseline(cwd)
+    assert not extra & NEVER, f"the hot path imports {sorted(extra & NEVER)}"
+    assert extra <= ALLOWED, f"the hot path imports more than before: {sorted(extra - ALLOWED)}"
+
+
+def test_a_call_that_compiles_nothing_imports_only_the_allowed_modules(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    """cargo's `rustc -vV` probe: the call is counted, then the compiler is exec'd."""
+    modules, result = traced(["/bin/echo", "-vV"], tmp_path)
+    assert (result.returncode, result.stdout) == (0, "-vV\n"), result.stderr
+    assert "buildcache" in modules
+    assert_lean(modules, tmp_path)
+    assert "_hashlib" not in modules, "a call that hashes nothing loaded OpenSSL (~1.7 ms)"
+
+
+def real_rustc() -> str:
+    """The toolchain's rustc, as cargo run through rustup calls it. Through rustup's
+    proxy the wrapper asks the compiler for its version on every call (the proxy may
+    pick another toolchain), which a hit does not otherwise do."""
+    if shutil.which("rustc") is None:
+        pytest.skip("no rustc on PATH")
+    if shutil.which("rustup"):
+        found = subprocess.run(["rustup", "which", "rustc"], capture_output=True, text=True)
+        if found.returncode == 0 and found.stdout.strip():
+            return found.stdout.strip()
+    return str(shutil.which("rustc"))
+
+
+@pytest.mark.cargo
+def test_a_cache_hit_imports_only_the_allowed_modules(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rustc = real_rustc()
+    source = tmp_path / "lib.rs"
+    source.write_text("pub fn answer() -> u32 { 42 }\n")
+    an_hour_ago = time.time() - 3600  # older than the compile, or it is not stored
+    os.utime(source, (an_hour_ago, an_hour_ago))
+    (tmp_path / "out").mkdir()  # cargo makes it before it runs rustc
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("BUILDCACHE_LOG", str(log))
+    args = [
+        rustc,
+        "--crate-name",
+        "probe",
+        "--edition",
+        "2021",
+        "--crate-type",
+        "lib",
+        "--emit=dep-info,metadata,link",
+        "-C",
+        "debuginfo=2",
+        "--out-dir",
+        str(tmp_path / "out"),
+        "lib.rs",
+    ]
+    miss = subprocess.run(["buildcache", *args], cwd=tmp_path, capture_output=True, text=True)
+    assert miss.returncode == 0, miss.stderr
+
+    modules, hit = traced(args, tmp_path)
+    assert hit.returncode == 0, hit.stderr
+    results = [line.split("result=")[1].split("\t")[0] for line in log.read_text().splitlines()]
+    assert results == ["miss", "hit"], log.read_text()
+    assert (tmp_path / "out" / "libprobe.rlib").is_file()
+    assert_lean(modules, tmp_path)
