@@ -11,13 +11,20 @@ from buildcache.sizes import parse_size
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("10G", 10 << 30), ("500M", 500 << 20), ("1.5G", int(1.5 * (1 << 30))), ("2048", 2048),
-     ("4k", 4096), ("1T", 1 << 40), ("3GiB", 3 << 30), ("7MB", 7 << 20)],
+     ("4k", 4096), ("1T", 1 << 40), ("3GiB", 3 << 30), ("7MB", 7 << 20),
+     # what format_size prints reads back (found by tests/fuzz/test_fuzz_sizes.py)
+     ("100 B", 100), ("512B", 512), ("1.5 GiB", int(1.5 * (1 << 30)))],
 )  # fmt: skip
 def test_sizes_take_k_m_g_t_suffixes(text: str, expected: int) -> None:
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "G", "10X", "-1G", "ten", "1.2.3M", "nan", "inf"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "G", "10X", "-1G", "ten", "1.2.3M", "nan", "inf", "B", "iB", "10iB", "GB",
+     # finite numbers that overflow once multiplied by the unit: were an OverflowError
+     "1e308G", "9" * 400 + "T"],
+)  # fmt: skip
 def test_a_bad_size_names_the_variable(text: str) -> None:
     with pytest.raises(ConfigError, match="BUILDCACHE_MAX_SIZE"):
         parse_size(text, variable="BUILDCACHE_MAX_SIZE")
