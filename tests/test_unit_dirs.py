@@ -12,11 +12,12 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from buildcache.cli import run_cli
-from buildcache.sweep.build_units import attach_incremental, attach_uplifts, scan_profile
+from buildcache.sweep.build_units import Unit, attach_incremental, attach_uplifts, scan_profile
 from buildcache.sweep.planner import collect
 from buildcache.sweep.target_dir import CACHEDIR_SIGNATURE, load_target_dir
 from buildcache.sweep.unit_dirs import scan_unit_dirs
@@ -119,11 +120,11 @@ def add_stale_bin(profile: Path) -> Path:
     return stale
 
 
-def by_name(units: list) -> dict:  # type: ignore[type-arg]
+def by_name(units: list[Unit]) -> dict[str, Unit]:
     return {unit.name: unit for unit in units}
 
 
-def sweep_json(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+def sweep_json(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
     code = run_cli(["sweep", *args, "--json"])
     captured = capsys.readouterr()
     return code, json.loads(captured.out), captured.err
