@@ -5,8 +5,11 @@ parsed here and only here, so a bad value always produces the same error
 naming its variable (ConfigError), whether the CLI or the wrapper reads it.
 
 Config files hold `NAME = value` lines with the same names as the
-environment variables; `#` starts a comment. Files exist for the consumers
-that do not see a shell's environment: cron, IDEs, CI steps.
+environment variables; `#` at the start of a line or after a blank starts a
+comment (so `/srv/c#/cache` keeps its `#`); quotes around a value are dropped.
+Lines end at `\n` only, as they do where the file is written (the Ansible role).
+Files exist for the consumers that do not see a shell's environment: cron, IDEs,
+CI steps.
 """
 
 from __future__ import annotations
@@ -56,8 +59,11 @@ def read_config_file(path: str) -> dict[str, str]:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block every rustc call
             raise ConfigError("config file", path, "is not a regular file")
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+        # utf-8-sig: an editor's byte order mark is not part of the first name
+        # newline="": no '\r' becomes a line end; not splitlines(), which also splits
+        # at U+2028, U+0085... inside a value. A CRLF's '\r' goes with the blanks.
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            lines = handle.read().split("\n")
     except FileNotFoundError:
         return {}
     except OSError as error:
@@ -66,7 +72,7 @@ def read_config_file(path: str) -> dict[str, str]:
         raise ConfigError("config file", path, f"is not UTF-8 text ({error.reason})") from None
     values: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
-        line = line.split("#", 1)[0].strip()
+        line = _without_comment(line).strip()
         if not line:
             continue
         name, sep, value = line.partition("=")
@@ -79,6 +85,13 @@ def read_config_file(path: str) -> dict[str, str]:
             )
         values[name] = value.strip().strip("\"'")
     return values
+
+
+def _without_comment(line: str) -> str:
+    for index, char in enumerate(line):
+        if char == "#" and (index == 0 or line[index - 1].isspace()):
+            return line[:index]
+    return line
 
 
 def user_config_file(environ: dict[str, str] | os._Environ[str]) -> str:
@@ -148,6 +161,9 @@ def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Con
             if name not in raw:
                 raw[name] = value
                 origins[name] = origin
+    for name, value in raw.items():
+        if "\0" in value:  # a file can hold one; no path or word can
+            raise ConfigError(name, value, "contains a NUL byte")
 
     if "BUILDCACHE_DIR" in raw and raw["BUILDCACHE_DIR"]:
         cache_dir = os.path.expanduser(raw["BUILDCACHE_DIR"])

@@ -7,28 +7,31 @@ from __future__ import annotations
 from buildcache.errors import ConfigError
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_UNIT_LETTERS = frozenset("KMGT")
 # Smaller caps would evict an entry right after storing it.
 MIN_CACHE_SIZE = 1 << 20
 
 
 def parse_size(text: str, *, variable: str = "size") -> int:
-    """'10G' -> bytes. Units are powers of 1024; 'B'/'iB' after the unit are accepted."""
+    """'10G' -> bytes. Units are powers of 1024; 'B' may follow a number or a unit and
+    'iB' a unit, so what format_size prints ('100 B', '1.5 GiB') reads back."""
     raw = text.strip().upper()
-    for suffix in ("IB", "B"):
-        if raw.endswith(suffix) and len(raw) > len(suffix) and raw[-len(suffix) - 1] in "KMGT":
-            raw = raw[: -len(suffix)]
-            break
-    unit = raw[-1:] if raw[-1:] in "KMGT" else ""
+    if raw.endswith("IB") and raw[-3:-2] in _UNIT_LETTERS:
+        raw = raw[:-2]
+    elif raw.endswith("B"):
+        raw = raw[:-1]
+    unit = raw[-1:] if raw[-1:] in _UNIT_LETTERS else ""
     number = raw[: len(raw) - len(unit)]
     try:
-        value = float(number)
+        size = float(number) * _SIZE_UNITS[unit]
     except ValueError:
-        value = -1.0
-    if not number or value < 0 or value != value or value == float("inf"):
+        size = -1.0
+    # A finite number can still overflow once multiplied by its unit (1e308G).
+    if not number or not 0 <= size < float("inf"):
         raise ConfigError(
             variable, text, "expected a size such as 500M, 10G or 1T (units K, M, G, T)"
         )
-    return int(value * _SIZE_UNITS[unit])
+    return int(size)
 
 
 def format_size(size: int) -> str:

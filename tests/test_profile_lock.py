@@ -33,10 +33,31 @@ def test_sweep_waits_for_a_running_cargo_build(
     assert "waiting for the cargo build" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("lock_name", [".cargo-build-lock", ".cargo-lock"])
+def test_sweep_waits_for_a_build_holding_either_lock_of_newer_cargo(
+    tmp_path: Path, lock_name: str
+) -> None:
+    """cargo 1.97 nightly locks a build dir's profile with .cargo-build-lock (exclusive;
+    the only lock a separate build dir gets) and .cargo-lock shared."""
+    for name in (".cargo-lock", ".cargo-build-lock"):
+        (tmp_path / name).write_text("")
+    cargo = os.open(tmp_path / lock_name, os.O_RDONLY)
+    fcntl.flock(cargo, fcntl.LOCK_SH if lock_name == ".cargo-lock" else fcntl.LOCK_EX)
+    entered = threading.Event()
+    thread = threading.Thread(target=lambda: _hold(cargo_locks([tmp_path]), entered), daemon=True)
+    thread.start()
+    time.sleep(0.2)
+    assert not entered.is_set()
+    os.close(cargo)
+    thread.join(timeout=5)
+    assert entered.is_set()
+
+
 def test_a_profile_without_a_lock_file_is_not_given_one(tmp_path: Path) -> None:
     with cargo_locks([tmp_path]):
         pass
     assert not (tmp_path / ".cargo-lock").exists()
+    assert not (tmp_path / ".cargo-build-lock").exists()
 
 
 def test_sweep_holds_no_lock_while_it_waits_for_another(tmp_path: Path) -> None:

@@ -117,3 +117,25 @@ def test_a_bare_program_name_is_resolved_on_path(tmp_path) -> None:  # type: ign
     assert locate_executable(str(program), "") == str(program)
     with pytest.raises(FileNotFoundError):
         locate_executable("fakerustc", "/nonexistent")
+
+
+# Found by tests/fuzz/test_fuzz_rustc_args.py.
+
+
+@pytest.mark.parametrize("option", ["--cfg", "--crate-name", "--remap-path-prefix", "-C"])
+def test_an_argument_file_in_place_of_a_value_is_refused(option: str) -> None:
+    """rustc expands `@file` wherever it stands (`rustc --cfg @cfgs` reads cfgs), so the
+    key held the file's name but not what it says: editing it gave a stale hit."""
+    args = [*LIB_PREFIX, "--emit=dep-info,link", "--out-dir", "/t", option, "@cfgs"]
+    with pytest.raises(NotCacheable, match="@file"):
+        parse_rustc_args(args)
+
+
+def test_long_and_short_spellings_share_a_key() -> None:
+    base = [*LIB_PREFIX, "--emit=dep-info,link", "--out-dir", "/t"]
+    for long, short in (("--warn", "-W"), ("--allow", "-A"), ("--deny", "-D"),
+                        ("--forbid", "-F"), ("--codegen", "-C")):  # fmt: skip
+        value = "opt-level=3" if short == "-C" else "unused"
+        long_key = parse_rustc_args([*base, long, value]).key_args
+        assert long_key == parse_rustc_args([*base, f"{short}{value}"]).key_args
+        assert long_key == parse_rustc_args([*base, f"{long}={value}"]).key_args

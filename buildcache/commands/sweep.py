@@ -106,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print_text(result, recursive_empty=args.recursive and not targets)
+    for target in result["target_dirs"]:
+        for unit in target["refused"]:
+            print(
+                f"buildcache: not removing {unit['paths'][0]}, although unused: {unit['reason']}",
+                file=sys.stderr,
+            )
     for failure in failures:
         print(f"buildcache: could not delete {failure}", file=sys.stderr)
     return 1 if failures else 0
@@ -136,6 +142,13 @@ def summarize_sweep(
                 "bytes_after": report.total_bytes - removed_bytes,
                 "fits": not report.still_too_big,
                 "removed": [_unit_data(unit, report) for unit in removed],
+                # Units sweep would have removed but left alone: they hold something
+                # cargo does not make (new build-dir layout), so they may not be cargo's.
+                "refused": [
+                    {**_unit_data(unit, report), "reason": unit.unit.refusal}
+                    for unit in kept
+                    if unit.refused
+                ],
             }
         )
     return {

@@ -1,6 +1,9 @@
 """Group the files of a cargo profile dir into units, one per compiled crate hash.
 
-A unit is everything cargo made for one `<name>-<hash>`:
+This module reads cargo's classic layout, and what both layouts share (uplifts,
+`incremental/`, fingerprint files); unit_dirs.py reads the new one, where each unit
+has a directory of its own. In the classic layout a unit is everything cargo made
+for one `<name>-<hash>`:
 - `.fingerprint/<name>-<hash>/`, which says what cargo knows about it;
 - `build/<name>-<hash>/` (a build script's compile dir, or its run dir with `out/`);
 - `deps/*-<hash>*` and `examples/*-<hash>*`, the outputs rustc wrote;
@@ -23,8 +26,10 @@ from pathlib import Path
 # cargo's metadata hash in file names: 16 lower-case hex digits after the last '-'.
 HASHED_NAME = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{16})(?:\..*)?$")
 FINGERPRINT_HASH = re.compile(r"^[0-9a-f]{16}$")
+# The same 16 hex digits name a unit's own directory in the new layout (build/<pkg>/<hash>).
+UNIT_HASH = FINGERPRINT_HASH
 # Files cargo reads on every build, even when the unit is fresh; their atime is
-# the only trace a fresh build leaves (see usage.py).
+# the only trace a fresh build leaves (see last_use.py).
 READ_EVERY_BUILD_BUILD_DIR = ("output", "root-output")
 # Directories of a profile whose entries carry the unit hash in their names.
 HASHED_OUTPUT_DIRS = ("deps", "examples")
@@ -45,16 +50,23 @@ class Unit:
     read_at: float = 0.0  # newest atime of files cargo reads on every build
     started_at: float | None = None  # invoked.timestamp: when its last build began
     uplifted: bool = False  # owns a file uplifted into a profile dir (debug/app)
+    # Files rustc wrote that are not in paths themselves (they lie inside a unit dir of
+    # the new layout); their inodes find the uplifts. In the classic layout paths has them.
+    outputs: list[Path] = field(default_factory=list)
+    # New layout: `build/<pkg>/`, removed too once its last unit is gone (if empty).
+    package_dir: Path | None = None
+    # Why sweep must not delete this unit (it holds something cargo does not make).
+    refusal: str | None = None
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def lstat_or_none(path: Path) -> os.stat_result | None:
     try:
         return os.lstat(path)
     except OSError:
         return None
 
 
-def _entries(path: Path) -> list[os.DirEntry[str]]:
+def real_dir_entries(path: Path) -> list[os.DirEntry[str]]:
     """Entries of a real directory; a symlinked one (deps -> elsewhere) is not cargo's
     layout and is never scanned, so nothing behind it can be planned for deletion."""
     try:
@@ -100,10 +112,10 @@ def _parse_fingerprint_json(text: str) -> set[str]:
     return found
 
 
-def _scan_fingerprint_dir(unit: Unit, directory: Path) -> None:
-    unit.paths.append(directory)
-    for entry in _entries(directory):
-        info = _lstat(Path(entry.path))
+def read_fingerprint_dir(unit: Unit, directory: Path) -> None:
+    """Times, fingerprint and dependencies of a unit from its fingerprint files."""
+    for entry in real_dir_entries(directory):
+        info = lstat_or_none(Path(entry.path))
         if info is None or not stat.S_ISREG(info.st_mode):
             continue
         unit.built_at = max(unit.built_at, info.st_mtime)
@@ -122,8 +134,8 @@ def _scan_fingerprint_dir(unit: Unit, directory: Path) -> None:
 
 def _scan_build_dir(unit: Unit, directory: Path) -> None:
     unit.paths.append(directory)
-    for entry in _entries(directory):
-        info = _lstat(Path(entry.path))
+    for entry in real_dir_entries(directory):
+        info = lstat_or_none(Path(entry.path))
         if info is None:
             continue
         unit.built_at = max(unit.built_at, info.st_mtime)
@@ -142,22 +154,41 @@ def _add_crate_name(unit: Unit, stem: str) -> None:
         unit.crate_names.add(stem[3:])
 
 
+def holds_unit_dirs(path: Path) -> bool:
+    """True for `build/<pkg>/` of the new layout: it holds `<hash>/` unit dirs.
+
+    A classic `build/<name>-<hash>/` never does (it holds a build script, or out/ and
+    the files of its run), so a package whose name ends in 16 hex digits is not
+    mistaken for a classic unit.
+    """
+    return any(
+        entry.is_dir(follow_symlinks=False) and UNIT_HASH.match(entry.name)
+        for entry in real_dir_entries(path)
+    )
+
+
 def scan_profile(profile: Path) -> list[Unit]:
-    """The units of one profile dir, in name order; uplifts and incremental not yet attached."""
+    """The classic-layout units of one profile dir, in name order; uplifts and
+    incremental not yet attached (unit_dirs.scan_unit_dirs finds the new layout's)."""
     units: dict[str, Unit] = {}
 
     def unit_for(name: str) -> Unit:
         return units.setdefault(name, Unit(profile=profile, name=name))
 
-    for entry in _entries(profile / ".fingerprint"):
+    for entry in real_dir_entries(profile / ".fingerprint"):
         if entry.is_dir(follow_symlinks=False) and HASHED_NAME.match(entry.name):
-            _scan_fingerprint_dir(unit_for(entry.name), Path(entry.path))
-    for entry in _entries(profile / "build"):
-        if entry.is_dir(follow_symlinks=False) and HASHED_NAME.match(entry.name):
+            unit_for(entry.name).paths.append(Path(entry.path))
+            read_fingerprint_dir(unit_for(entry.name), Path(entry.path))
+    for entry in real_dir_entries(profile / "build"):
+        if (
+            entry.is_dir(follow_symlinks=False)
+            and HASHED_NAME.match(entry.name)
+            and not holds_unit_dirs(Path(entry.path))  # a package dir of the new layout
+        ):
             _scan_build_dir(unit_for(entry.name), Path(entry.path))
     by_hash = {HASHED_NAME.match(name)["hash"]: unit for name, unit in units.items()}  # type: ignore[index]
     for folder in HASHED_OUTPUT_DIRS:
-        for entry in _entries(profile / folder):
+        for entry in real_dir_entries(profile / folder):
             match = HASHED_NAME.match(entry.name)
             if match is None:
                 continue
@@ -167,7 +198,7 @@ def scan_profile(profile: Path) -> list[Unit]:
                 by_hash[match["hash"]] = unit
             unit.paths.append(Path(entry.path))
             _add_crate_name(unit, match["stem"])
-            info = _lstat(Path(entry.path))
+            info = lstat_or_none(Path(entry.path))
             if info is not None:
                 unit.built_at = max(unit.built_at, info.st_mtime)
     return [units[name] for name in sorted(units)]
@@ -176,19 +207,20 @@ def scan_profile(profile: Path) -> list[Unit]:
 def attach_uplifts(artifact_profiles: list[Path], units: list[Unit]) -> None:
     """Give each unit the uplifted hardlinks of its outputs (and their `.d` files).
 
-    An uplifted file belongs to the unit whose `deps/` file has the same inode.
+    An uplifted file belongs to the unit whose `deps/` (or, in the new layout,
+    `build/<pkg>/<hash>/out/`) file has the same inode.
     A copy (cargo copies when it cannot hardlink) matches no unit and is left alone.
     """
     by_inode: dict[tuple[int, int], Unit] = {}
     for unit in units:
-        for path in unit.paths:
-            info = _lstat(path)
+        for path in unit.paths + unit.outputs:
+            info = lstat_or_none(path)
             if info is not None and stat.S_ISREG(info.st_mode):
                 by_inode[(info.st_dev, info.st_ino)] = unit
     for profile in artifact_profiles:
         for folder in (profile, profile / "examples"):
-            for entry in _entries(folder):
-                info = _lstat(Path(entry.path))
+            for entry in real_dir_entries(folder):
+                info = lstat_or_none(Path(entry.path))
                 if info is None or not stat.S_ISREG(info.st_mode) or entry.name.endswith(".d"):
                     continue
                 owner = by_inode.get((info.st_dev, info.st_ino))
@@ -197,7 +229,7 @@ def attach_uplifts(artifact_profiles: list[Path], units: list[Unit]) -> None:
                 owner.paths.append(Path(entry.path))
                 owner.uplifted = True
                 dep_info = Path(folder, os.path.splitext(entry.name)[0] + ".d")
-                dep_info_stat = _lstat(dep_info)
+                dep_info_stat = lstat_or_none(dep_info)
                 if dep_info_stat is not None and stat.S_ISREG(dep_info_stat.st_mode):
                     owner.paths.append(dep_info)
 
@@ -213,11 +245,13 @@ def attach_incremental(profile: Path, units: list[Unit]) -> list[Unit]:
     most one non-incremental recompile.
     """
     leftovers = []
-    for entry in _entries(profile / "incremental"):
+    for entry in real_dir_entries(profile / "incremental"):
         if not entry.is_dir(follow_symlinks=False) or "-" not in entry.name:
             continue
         crate = entry.name.rsplit("-", 1)[0]
-        sessions = [_lstat(Path(session.path)) for session in _entries(Path(entry.path))]
+        sessions = [
+            lstat_or_none(Path(session.path)) for session in real_dir_entries(Path(entry.path))
+        ]
         newest = max((info.st_mtime for info in sessions if info), default=0.0)
         # Distance from the newest session to each candidate's build interval;
         # builds seconds apart can both be within the slack, so take the closest.

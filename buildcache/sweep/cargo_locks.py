@@ -1,8 +1,11 @@
 """Hold cargo's own build lock on profile dirs while sweep deletes from them.
 
-cargo takes an exclusive flock on `<profile>/.cargo-lock` for the length of a
-build. Holding the same lock means sweep never deletes under a running build,
-and a build started meanwhile waits for sweep instead of reading half a unit.
+cargo flocks `<profile>/.cargo-lock` for the length of a build. Newer cargo
+(1.97 nightly, in both layouts) locks the build dir's profile with
+`.cargo-build-lock` and takes `.cargo-lock` only in the artifact dir, shared; a
+separate build dir then has no `.cargo-lock` at all. Holding both exclusively means
+sweep never deletes under a running build of either cargo, and a build started
+meanwhile waits for sweep instead of reading half a unit.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+# Every lock file a cargo build holds on a profile dir, old cargo's and new cargo's.
+PROFILE_LOCKS = (".cargo-lock", ".cargo-build-lock")
 
 
 @contextlib.contextmanager
@@ -26,9 +32,9 @@ def cargo_locks(profiles: list[Path]) -> Iterator[None]:
     """
     with contextlib.ExitStack() as stack:
         locks = []
-        # One lock per real dir: two opens of one file would block each other.
-        for profile in sorted({Path(os.path.realpath(p)) for p in profiles}):
-            lock = profile / ".cargo-lock"
+        # Each lock file opened once: two opens of one file would block each other.
+        real_profiles = sorted({Path(os.path.realpath(p)) for p in profiles})
+        for lock in (profile / name for profile in real_profiles for name in PROFILE_LOCKS):
             try:
                 fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
             except OSError:

@@ -1,6 +1,8 @@
 """When was each unit last used by a build? The signal sweep decides on.
 
-What cargo leaves behind, measured with cargo 1.95 (see the README):
+What cargo leaves behind, measured with cargo 1.95 (see the README) and again with
+1.97 nightly's new build-dir layout, where the same files sit in a unit's own
+`build/<pkg>/<hash>/fingerprint/` and a build script's `output` is `run/stdout`:
 - a unit cargo (re)builds gets fresh mtimes on its fingerprint files and outputs;
 - a *fresh* unit is only read: cargo reads the fingerprint hash file, the
   dep-info and the saved output of every unit of the build, and a build
@@ -18,7 +20,8 @@ fresh build reads. Two facts about cargo then fill the gaps atime leaves:
    dependency's hash file, so the graph is exact and a unit's time flows down to
    everything it depends on.
 2. The files uplifted into a profile dir (`debug/app`, `debug/libfoo.rlib`) are
-   hardlinks to what the newest build of each target produced. Those units
+   hardlinks to what the newest build of each target produced (in `deps/`, or
+   in a unit's `out/` in the new layout). Those units
    and all their dependencies were part of the current state of that profile,
    so they count as used as recently as anything else in it. On a `noatime`
    mount this is what keeps a fresh-but-old binary and its crates alive.

@@ -2,7 +2,8 @@
 
 Deletion never follows a symlink: a symlinked file or directory inside a unit
 is unlinked itself and whatever it points to survives. Every path is checked
-to lie inside its target dir before anything is removed.
+to lie inside its target dir before anything is removed. A unit that holds
+something cargo does not make (its `refusal`) is never planned for removal.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from buildcache.sweep.build_units import Unit, attach_incremental, attach_uplifts, scan_profile
 from buildcache.sweep.last_use import last_used
 from buildcache.sweep.target_dir import TargetDir
+from buildcache.sweep.unit_dirs import scan_unit_dirs
 
 SECONDS_PER_DAY = 86400
 # --maxsize never deletes what the newest build of a profile used: a build can
@@ -33,6 +35,7 @@ class UnitReport:
     last_used: float
     bytes: int
     remove: bool = False
+    refused: bool = False  # would have been removed, but holds something not cargo's
 
 
 @dataclass
@@ -76,7 +79,8 @@ def collect(targets: list[TargetDir]) -> list[TargetReport]:
     owners: list[tuple[Unit, TargetDir]] = []
     for target in targets:
         for profile in target.build_profiles:
-            units = scan_profile(profile)
+            # A profile may hold both layouts (built with and without the -Z flag).
+            units = scan_profile(profile) + scan_unit_dirs(profile)
             owners.extend((unit, target) for unit in units)
     all_units = [unit for unit, _ in owners]
     artifact_profiles = [p for t in targets for p in t.build_profiles + t.artifact_profiles]
@@ -102,7 +106,9 @@ def plan_by_age(reports: list[TargetReport], *, days: float, now: float | None =
     cutoff = (time.time() if now is None else now) - days * SECONDS_PER_DAY
     for report in reports:
         for unit in report.units:
-            unit.remove = unit.last_used < cutoff
+            stale = unit.last_used < cutoff
+            unit.remove = stale and unit.unit.refusal is None
+            unit.refused = stale and unit.unit.refusal is not None
 
 
 def plan_by_size(reports: list[TargetReport], *, max_bytes: int) -> None:
@@ -117,6 +123,9 @@ def plan_by_size(reports: list[TargetReport], *, max_bytes: int) -> None:
             if remaining <= max_bytes:
                 break
             if unit.last_used >= newest[unit.unit.profile] - CURRENT_BUILD_WINDOW:
+                continue
+            if unit.unit.refusal is not None:
+                unit.refused = True
                 continue
             unit.remove = True
             remaining -= unit.bytes
@@ -177,4 +186,22 @@ def delete_planned(reports: list[TargetReport]) -> list[str]:
             remove_path(path, root)
         except OSError as error:
             failures.append(f"{path}: {error.strerror or error}")
+    _remove_emptied_package_dirs(reports, roots)
     return failures
+
+
+def _remove_emptied_package_dirs(reports: list[TargetReport], roots: list[Path]) -> None:
+    """New layout: `build/<pkg>/` whose last unit went. rmdir removes only an empty dir,
+    so whatever else is in one (another unit, a stranger's file) keeps it."""
+    package_dirs = {
+        unit.unit.package_dir
+        for report in reports
+        for unit in report.units
+        if unit.remove and unit.unit.package_dir is not None
+    }
+    for package_dir in sorted(package_dirs):
+        if any(_inside(package_dir, root) for root in roots):
+            try:
+                os.rmdir(package_dir)
+            except OSError:
+                pass

@@ -8,6 +8,12 @@ dir and every separate `build.build-dir` since cargo 1.51; a stray
 CACHEDIR.TAG from another tool does not say "cargo", and a directory that
 merely looks like `debug/.fingerprint` has neither marker.
 
+A profile dir holds units when it has the classic `.fingerprint/`, or `build/`
+next to one of cargo's lock files: cargo's new build-dir layout
+(`-Zbuild-dir-new-layout`, see unit_dirs.py) keeps each unit in `build/<pkg>/<hash>/`
+and has no `.fingerprint/`. A separate build dir's profile there holds only
+`.cargo-build-lock`, `build/` and `incremental/`.
+
 Symlinks are never followed, neither while recognising nor while searching.
 """
 
@@ -23,6 +29,10 @@ CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
 RUSTC_INFO = ".rustc_info.json"
 FINGERPRINT_DIR = ".fingerprint"
 CARGO_LOCK = ".cargo-lock"
+# cargo 1.97 nightly also locks a build dir's profile with this one (alone, when
+# the build dir is separate), and `.cargo-lock` only in the artifact dir.
+CARGO_BUILD_LOCK = ".cargo-build-lock"
+NEW_LAYOUT_UNITS_DIR = "build"
 # The tag is three short lines; reading more would only slow --recursive down.
 CACHEDIR_TAG_READ_BYTES = 512
 
@@ -32,7 +42,8 @@ class TargetDir:
     """A cargo target dir or build dir and the profile dirs found in it."""
 
     root: Path
-    # Profile dirs holding units (`.fingerprint/`): a target dir, or a separate build dir.
+    # Profile dirs holding units (`.fingerprint/`, or `build/` of the new layout):
+    # a target dir, or a separate build dir.
     build_profiles: list[Path] = field(default_factory=list)
     # Profile dirs holding only final artifacts (`.cargo-lock`, no `.fingerprint/`):
     # the target dir of a build whose build.build-dir lives elsewhere.
@@ -65,12 +76,21 @@ def _real_dirs(path: Path) -> list[Path]:
     return sorted(found)
 
 
+def _is_real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _is_real_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
 def _profile_kind(path: Path) -> str | None:
-    fingerprint = path / FINGERPRINT_DIR
-    if fingerprint.is_dir() and not fingerprint.is_symlink():
+    if _is_real_dir(path / FINGERPRINT_DIR):
         return "build"
-    lock = path / CARGO_LOCK
-    if lock.is_file() and not lock.is_symlink():
+    locked = _is_real_file(path / CARGO_LOCK) or _is_real_file(path / CARGO_BUILD_LOCK)
+    if locked and _is_real_dir(path / NEW_LAYOUT_UNITS_DIR):
+        return "build"
+    if locked:
         return "artifact"
     return None
 

@@ -2,9 +2,13 @@
 
 The format is a Makefile fragment: `target: dep dep ...` rules with spaces in
 paths escaped as `\\ `, followed by `# env-dep:NAME=value` comments (rustc
-escapes `\\`, newlines and carriage returns in the values). The key relies on
-these lists, so parsing errs on the side of failing loudly: anything we cannot
+escapes `\\`, newlines and carriage returns in names and values). The key relies
+on these lists, so parsing errs on the side of failing loudly: anything we cannot
 read makes the call uncacheable instead of silently dropping an input.
+
+Read the way cargo reads it (cargo's fingerprint/dep_info.rs): lines end at `\n`
+only (an optional `\r` before it is dropped); `str.splitlines` would also split
+at U+2028, U+0085, form feeds... which rustc writes raw inside paths and values.
 """
 
 from __future__ import annotations
@@ -43,13 +47,19 @@ def _split_escaped(text: str) -> list[str]:
     return words
 
 
+_ENV_ESCAPES = {"n": "\n", "r": "\r", "\\": "\\"}
+
+
 def _unescape_env(value: str) -> str:
+    """Undo rustc's escaping; any other escape is not rustc's, so refuse it (as cargo does)."""
     out, index = [], 0
     while index < len(value):
         char = value[index]
-        if char == "\\" and index + 1 < len(value):
-            nxt = value[index + 1]
-            out.append({"n": "\n", "r": "\r", "\\": "\\"}.get(nxt, "\\" + nxt))
+        if char == "\\":
+            escaped = _ENV_ESCAPES.get(value[index + 1 : index + 2])
+            if escaped is None:
+                raise ValueError(f"unknown escape in dep-info env-dep: {value!r}")
+            out.append(escaped)
             index += 2
             continue
         out.append(char)
@@ -70,24 +80,33 @@ def _rule_split(line: str) -> tuple[str, str] | None:
 
 
 def parse_dep_info(text: str) -> DepInfo:
+    """The sources and env vars of a dep-info text; ValueError when it is not one."""
     files: list[str] = []
     seen: set[str] = set()
     env: list[tuple[str, str | None]] = []
-    for line in text.splitlines():
+    rules = 0
+    for line in text.split("\n"):
+        line = line[:-1] if line.endswith("\r") else line
         if not line.strip():
             continue
-        if line.startswith("#"):
-            if line.startswith("# env-dep:"):
-                name, sep, value = line[len("# env-dep:") :].partition("=")
-                env.append((name, _unescape_env(value) if sep else None))
+        if line.startswith("# env-dep:"):
+            name, sep, value = line[len("# env-dep:") :].partition("=")
+            env.append((_unescape_env(name), _unescape_env(value) if sep else None))
             continue
         rule = _rule_split(line)
         if rule is None:
+            if line.startswith("#"):
+                continue  # a comment: rustc's `# checksum:` lines
             raise ValueError(f"unreadable dep-info line: {line!r}")
+        # A '#' before a rule is part of its target (a relative out dir named '#...'),
+        # not a comment: skipping the line would drop every input listed on it.
+        rules += 1
         for dep in _split_escaped(rule[1]):
             if dep not in seen:
                 seen.add(dep)
                 files.append(dep)
+    if not rules:
+        raise ValueError("dep-info without a single rule: it names no source file")
     return DepInfo(files, env)
 
 

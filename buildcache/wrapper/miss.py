@@ -66,7 +66,9 @@ def describe_compile(
 ) -> Described:
     dep_info_path = os.path.join(call.out_dir, call.dep_info_name)
     try:
-        with open(dep_info_path, encoding="utf-8", errors="surrogateescape") as handle:
+        # newline="": read what rustc wrote; a '\r' inside a path is not a line end,
+        # and the dep-info stored (and restored for cargo) keeps rustc's bytes.
+        with open(dep_info_path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
             dep_text = handle.read()
         info = parse_dep_info(dep_text)
     except (OSError, ValueError) as error:

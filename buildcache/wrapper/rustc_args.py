@@ -26,6 +26,8 @@ _VALUE_OPTIONS = frozenset(
     }
 )  # fmt: skip
 _SHORT_GLUED = ("-C", "-L", "-l", "-Z", "-W", "-A", "-D", "-F", "-o")
+# Long spellings of short options: one spelling in the key, so both share entries.
+_ALIASES = {"--codegen": "-C", "--warn": "-W", "--allow": "-A", "--deny": "-D", "--forbid": "-F"}
 
 # Emit kinds whose files we know how to predict, name and restore.
 CACHEABLE_EMITS = frozenset({"dep-info", "metadata", "link"})
@@ -102,24 +104,27 @@ class RustcCall:
 
 def _split_options(args: list[str]) -> list[tuple[str, str | None]]:
     """[('--crate-name', 'foo'), ('--test', None), ('', 'src/lib.rs'), ...]; '' marks inputs."""
+    # rustc replaces every argument starting with '@' by the lines of that file before
+    # reading any option, so `--cfg @cfgs` is a response file too: its contents would
+    # be missing from the key.
+    if any(arg.startswith("@") for arg in args):
+        raise NotCacheable("argument files (@file) are not expanded")
     pairs: list[tuple[str, str | None]] = []
     index = 0
     while index < len(args):
         arg = args[index]
         index += 1
-        if arg.startswith("@"):
-            raise NotCacheable("argument files (@file) are not expanded")
         if arg == "-" or not arg.startswith("-"):
             pairs.append(("", arg))
             continue
         if arg.startswith("--") and "=" in arg:
             name, value = arg.split("=", 1)
-            pairs.append((name, value))
+            pairs.append((_ALIASES.get(name, name), value))
             continue
         if arg in _VALUE_OPTIONS:
             if index >= len(args):
                 raise NotCacheable(f"{arg} has no value")
-            pairs.append((arg, args[index]))
+            pairs.append((_ALIASES.get(arg, arg), args[index]))
             index += 1
             continue
         glued = next((short for short in _SHORT_GLUED if arg.startswith(short)), None)
@@ -203,7 +208,7 @@ def _parse_option(call: RustcCall, name: str, value: str | None) -> None:
         return
     elif name == "-l":
         _parse_native_lib(call, value)
-    elif name in ("-C", "--codegen"):
+    elif name == "-C":
         _parse_codegen(call, value)
         return
     call.key_args.append(name if value == "" else f"{name} {value}")

@@ -1,0 +1,3 @@
+/t/a-1.d: src/back\\slash.rs src/odd\\\ name.rs src/x\y.rs
+
+src/back\\slash.rs:

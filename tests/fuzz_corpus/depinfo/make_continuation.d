@@ -1,0 +1,2 @@
+/t/a-1.d: src/lib.rs \
+  src/b.rs

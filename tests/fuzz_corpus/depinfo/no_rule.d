@@ -1,0 +1,2 @@
+# env-dep:ONLY_ENV=1
+
