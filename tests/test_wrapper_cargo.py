@@ -89,6 +89,38 @@ def test_warm_rebuild_in_the_default_dev_profile_is_served_from_the_cache(
     assert stats()["requests"] == 0
 
 
+def test_compressed_entries_are_smaller_and_a_warm_rebuild_from_them_hits(
+    cache_dir: Path, workspace: Workspace, uncached_output: str
+) -> None:
+    cached(workspace, "build")
+    cold = stats()
+    assert cold["compression_ratio"] > 1, cold
+    assert cold["stored_bytes"] == cold["cache_bytes"] < cold["uncompressed_bytes"]
+    entries = list(cache_dir.rglob("*.entry"))
+    assert len(entries) == BUILD_UNITS
+    assert all(path.read_bytes().startswith(store.COMPRESSED_ENTRY_MAGIC) for path in entries)
+
+    shutil.rmtree(workspace.root / "target")
+    zero()
+    cached(workspace, "build")
+    assert workspace.run_app() == uncached_output
+    warm = stats()
+    assert (warm["hits"], warm["misses"], warm["errors"], warm["corrupt"]) == (BUILD_UNITS, 0, 0, 0)
+
+
+def test_entries_stored_uncompressed_by_an_older_version_still_hit(
+    cache_dir: Path, workspace: Workspace, uncached_output: str
+) -> None:
+    cached(workspace, "build", BUILDCACHE_COMPRESSION_LEVEL="0")
+    assert all(p.read_bytes().startswith(store.ENTRY_MAGIC) for p in cache_dir.rglob("*.entry"))
+    shutil.rmtree(workspace.root / "target")
+    zero()
+    cached(workspace, "build")
+    warm = stats()
+    assert (warm["hits"], warm["misses"], warm["corrupt"]) == (BUILD_UNITS, 0, 0), warm
+    assert workspace.run_app() == uncached_output
+
+
 def test_incremental_off_check_and_test_builds_are_cached(
     cache_dir: Path, workspace: Workspace
 ) -> None:

@@ -3,8 +3,10 @@ wait for each other: `<cache>/<shard>/stats`, updated under an flock on `<shard>
 
 Each file holds `name value` lines. Event counters only grow (until `stats --zero`);
 `bytes` and `files` track the shard's size so the size cap can be checked without
-walking the cache. They can drift if a process dies between writing an entry and
-counting it; eviction and `trim` recount them from the disk.
+walking the cache, and `compression_saved` how many more bytes its files would take
+uncompressed (for the compression ratio `stats` shows). They can drift if a process
+dies between writing an entry and counting it; eviction and `trim` recount them from
+the disk.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ EVENT_COUNTERS = (
     "c_not_stored",
     "c_disabled",
 )
-SIZE_COUNTERS = ("bytes", "files")
+SIZE_COUNTERS = ("bytes", "files", "compression_saved")
 ALL_COUNTERS = EVENT_COUNTERS + SIZE_COUNTERS
 
 

@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
         "BUILDCACHE_MAX_SIZE": f"{config.max_bytes}",
         "BUILDCACHE_DISABLE": "1" if config.disabled else "0",
         "BUILDCACHE_LOG": config.log,
+        "BUILDCACHE_COMPRESSION_LEVEL": str(config.compression_level),
     }
     files = {
         "user": user_config_file(os.environ),
@@ -36,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     shown = dict(values, BUILDCACHE_MAX_SIZE=format_size(config.max_bytes))
     for name, value in shown.items():
-        print(f"{name:<22} {value or '(unset)':<40} from {config.origins[name]}")
+        print(f"{name:<28} {value or '(unset)':<40} from {config.origins[name]}")
     print(f"\nConfig files: {files['user']} (user), {files['system']} (system)")
     return 0

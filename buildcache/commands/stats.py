@@ -36,10 +36,9 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from buildcache.cache import counters
-    from buildcache.reports.cache_summary import summarize_cache
+    from buildcache.reports.cache_summary import require_cache_dir, summarize_cache
 
     config = load_config()
-    from buildcache.reports.cache_summary import require_cache_dir
 
     require_cache_dir(config)
     if args.zero:
@@ -64,5 +63,8 @@ def run(args: argparse.Namespace) -> int:
     size, cap = int(summary["cache_bytes"]), int(summary["max_bytes"])  # type: ignore[call-overload]
     used = f"{format_size(size)} / {format_size(cap)} ({size / cap * 100:.1f}%)"
     print(f"{'Cache size':<36} {used:>10}")
+    uncompressed = format_size(int(summary["uncompressed_bytes"]))  # type: ignore[call-overload]
+    ratio = f"{uncompressed} uncompressed ({summary['compression_ratio']:.2f}x)"
+    print(f"{'  Compression':<36} {ratio:>10}")
     print(f"{'Files (entries and manifests)':<36} {summary['entries']:>10}")
     return 0

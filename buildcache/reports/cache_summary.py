@@ -46,10 +46,23 @@ def summarize_cache(config: Config) -> dict[str, object]:
         "corrupt": totals["corrupt"],
         "disabled": totals["disabled"],
         "evictions": totals["evictions"],
+        **compression_summary(totals),
         "cache_dir": config.cache_dir,
         "c_cxx": c_family_summary(totals),
     }
     return summary
+
+
+def compression_summary(totals: dict[str, int]) -> dict[str, object]:
+    """The bytes the cache's files take on disk (the size cap counts these), what they
+    would take uncompressed, and the ratio between the two (1.0 for an empty cache)."""
+    stored = totals["bytes"]
+    uncompressed = stored + max(0, totals["compression_saved"])
+    return {
+        "stored_bytes": stored,
+        "uncompressed_bytes": uncompressed,
+        "compression_ratio": round(uncompressed / stored, 2) if stored > 0 else 1.0,
+    }
 
 
 # The C/C++ object compiles' own counters, under the names rustc's use at the top level.

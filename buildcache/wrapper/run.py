@@ -165,9 +165,7 @@ def _compile_with_cache(
         described = describe_compile(call, cwd, started_ns, memo)
         if inputs_digest(base_inputs(call, identity, environ, cache_dir, cwd)) != base_key:
             raise NotStorable("an extern crate or native input changed while rustc ran")
-        key, added_bytes, added_files = store_result(
-            config, call, inputs, base_key, described, stdout, stderr
-        )
+        key, added = store_result(config, call, inputs, base_key, described, stdout, stderr)
     except NotStorable as reason:
         count_call(
             config, base_key, {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt}
@@ -181,8 +179,9 @@ def _compile_with_cache(
             "requests": 1,
             "misses": 1,
             "corrupt": corrupt,
-            "bytes": added_bytes,
-            "files": added_files,
+            "bytes": added.bytes,
+            "files": added.files,
+            "compression_saved": added.compression_saved,
         },
     )
     if shard_values is not None:

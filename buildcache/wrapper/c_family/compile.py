@@ -122,8 +122,11 @@ def _compile(
         )
         finish("miss", f"not stored: {reason}")
         return 0
-    added_bytes, added_files = store.save_entry(
-        cache_dir, key, store.Entry(outputs, stdout, stderr)
+    added = store.save_entry(
+        cache_dir,
+        key,
+        store.Entry(outputs, stdout, stderr),
+        compression_level=config.compression_level,
     )
     from buildcache.cache.journal import record_inputs
 
@@ -135,8 +138,9 @@ def _compile(
             "c_requests": 1,
             "c_misses": 1,
             "corrupt": corrupt,
-            "bytes": added_bytes,
-            "files": added_files,
+            "bytes": added.bytes,
+            "files": added.files,
+            "compression_saved": added.compression_saved,
         },
     )
     if values is not None:
