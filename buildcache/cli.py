@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from buildcache import __version__
-from buildcache.commands import config, doctor, explain, stats, sweep, trim
+from buildcache.commands import config, doctor, explain, report, stats, sweep, trim
 from buildcache.errors import FatalError
 
 # Each module imports its heavy dependencies inside run() so `buildcache --help` stays fast.
@@ -21,6 +21,7 @@ COMMANDS = {
     "sweep": sweep,
     "explain": explain,
     "doctor": doctor,
+    "report": report,
 }
 
 # sccache/ccache habits, rewritten to our subcommands before parsing.

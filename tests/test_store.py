@@ -11,8 +11,8 @@ from buildcache.cache.digests import sha256
 # The levels entries are written at: off, and zstd's default.
 LEVELS = [0, 3]
 
-# An entry as buildcache wrote it before entries were compressed: the old magic. It
-# must still be a hit.
+# An entry as buildcache wrote it before entries were compressed or timed: the old
+# magic and no compile_ms in its header. It must still be a hit.
 OLD_FORMAT_ENTRY = bytes.fromhex(
     "4243454e545259315a00000000000000fbda076f7574707574735b020000002903fa0d6c69626f6c642d312e"
     "726c6962e9a4010000e9240000002903fa076f6c642d312e647203000000e912000000da067374646f7574e9"
@@ -27,6 +27,7 @@ def make_entry() -> store.Entry:
         [("libx-1.rlib", 0o644, b"rlib" * 100), ("x-1", 0o755, b"\x7fELF")],
         b"out",
         b"err",
+        compile_ms=1234,
     )
 
 
@@ -41,7 +42,7 @@ def test_an_entry_round_trips(tmp_path: Path, level: int) -> None:
     loaded = store.load_entry(str(tmp_path), "ab" + "0" * 62)
     assert loaded is not None
     assert loaded.outputs == make_entry().outputs
-    assert (loaded.stdout, loaded.stderr) == (b"out", b"err")
+    assert (loaded.stdout, loaded.stderr, loaded.compile_ms) == (b"out", b"err", 1234)
 
 
 def test_compressed_entries_are_smaller_and_count_what_they_save(tmp_path: Path) -> None:
@@ -72,7 +73,7 @@ def test_an_entry_in_the_old_format_still_hits(tmp_path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(OLD_FORMAT_ENTRY)
     loaded = store.load_entry(str(tmp_path), key)
-    assert loaded is not None
+    assert loaded is not None and loaded.compile_ms == 0
     assert [(name, bytes(data)) for name, _, data in loaded.outputs] == [
         ("libold-1.rlib", b"old rlib " * 4),
         ("old-1.d", b"old-1: src/lib.rs\n"),

@@ -28,6 +28,7 @@ EVENT_COUNTERS = (
     "corrupt",  # cache files that failed verification and were removed
     "disabled",  # calls made while BUILDCACHE_DISABLE was on
     "evictions",  # files removed to respect the size cap
+    "time_saved_ms",  # on each hit, how long the compile it replaced took (rustc's)
     # The same events for C/C++ object compiles (cc-rs sends them through the wrapper).
     "c_requests",
     "c_hits",
@@ -37,6 +38,7 @@ EVENT_COUNTERS = (
     "c_compile_failed",
     "c_not_stored",
     "c_disabled",
+    "c_time_saved_ms",
 )
 SIZE_COUNTERS = ("bytes", "files", "compression_saved")
 ALL_COUNTERS = EVENT_COUNTERS + SIZE_COUNTERS

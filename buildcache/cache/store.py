@@ -155,16 +155,22 @@ def compression_savings(path: str) -> int:
 
 
 class Entry:
-    """What a compile produced: its output files, dep-info and console output."""
+    """What a compile produced: its output files, dep-info and console output, and how
+    long the compiler took (what a hit saves; 0 for entries stored before it was kept)."""
 
-    __slots__ = ("outputs", "stdout", "stderr")
+    __slots__ = ("outputs", "stdout", "stderr", "compile_ms")
 
     def __init__(
-        self, outputs: Sequence[tuple[str, int, bytes | memoryview]], stdout: bytes, stderr: bytes
+        self,
+        outputs: Sequence[tuple[str, int, bytes | memoryview]],
+        stdout: bytes,
+        stderr: bytes,
+        compile_ms: int = 0,
     ) -> None:
         self.outputs = outputs  # (file name relative to --out-dir, mode, content)
         self.stdout = stdout
         self.stderr = stderr
+        self.compile_ms = compile_ms
 
     def encode(self, *, compression_level: int = 0) -> list[bytes]:
         """The file's chunks; compressed at that zstd level unless it is 0 (or zstd
@@ -173,6 +179,7 @@ class Entry:
             "outputs": [(name, mode, len(data)) for name, mode, data in self.outputs],
             "stdout": len(self.stdout),
             "stderr": len(self.stderr),
+            "compile_ms": self.compile_ms,  # older readers ignore keys they do not know
         }
         blobs = [bytes(data) for _, _, data in self.outputs] + [self.stdout, self.stderr]
         if compression_level > 0:
@@ -203,11 +210,14 @@ class Entry:
             offset += header["stdout"]
             stderr = bytes(blobs[offset : offset + header["stderr"]])
             offset += header["stderr"]
+            compile_ms = header.get("compile_ms", 0)
+            if not isinstance(compile_ms, int) or compile_ms < 0:
+                raise CorruptEntry(f"bad compile time {compile_ms!r}")
         except (KeyError, TypeError, ValueError, AssertionError) as error:
             raise CorruptEntry(f"bad header: {error!r}") from None
         if offset != len(blobs):
             raise CorruptEntry("size mismatch")
-        return cls(outputs, stdout, stderr)
+        return cls(outputs, stdout, stderr, compile_ms)
 
 
 def read_file(path: str) -> bytes | None:

@@ -46,6 +46,7 @@ def summarize_cache(config: Config) -> dict[str, object]:
         "corrupt": totals["corrupt"],
         "disabled": totals["disabled"],
         "evictions": totals["evictions"],
+        "time_saved_ms": totals["time_saved_ms"],
         **compression_summary(totals),
         "cache_dir": config.cache_dir,
         "c_cxx": c_family_summary(totals),
@@ -75,6 +76,21 @@ C_FAMILY_KEYS = (
 def c_family_summary(totals: dict[str, int]) -> dict[str, object]:
     """`c_cxx` in `stats --json`: C/C++ requests apart from rustc's (the top-level keys)."""
     section: dict[str, object] = {name: totals["c_" + name] for name in C_FAMILY_KEYS}
+    section["time_saved_ms"] = totals["c_time_saved_ms"]
     lookups = totals["c_hits"] + totals["c_misses"]
     section["hit_rate"] = round(totals["c_hits"] / lookups, 4) if lookups else 0.0
     return section
+
+
+def format_duration(milliseconds: int) -> str:
+    """'850 ms', '12.3 s', '4 min 05 s', '2 h 03 min': for people."""
+    if milliseconds < 1000:
+        return f"{milliseconds} ms"
+    seconds = milliseconds / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

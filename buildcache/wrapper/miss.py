@@ -159,10 +159,15 @@ def collect_outputs(
 
 
 def make_entry(
-    call: RustcCall, outputs: list[tuple[str, int, bytes]], stdout: bytes, stderr: bytes
+    call: RustcCall,
+    outputs: list[tuple[str, int, bytes]],
+    stdout: bytes,
+    stderr: bytes,
+    *,
+    compile_ms: int,
 ) -> store.Entry:
     neutral = stderr.replace(json_bytes(call.out_dir) + b"/", OUT_DIR_PLACEHOLDER.encode() + b"/")
-    return store.Entry(outputs, stdout, neutral)
+    return store.Entry(outputs, stdout, neutral, compile_ms)
 
 
 def store_result(
@@ -173,6 +178,8 @@ def store_result(
     described: Described,
     stdout: bytes,
     stderr: bytes,
+    *,
+    compile_ms: int,
 ) -> tuple[str, store.Added]:
     """Store a successful compile; returns (result key, what it added to the key's
     shard). The manifest's bytes are counted in its own shard."""
@@ -181,7 +188,8 @@ def store_result(
 
     cache_dir = config.cache_dir
     key = result_digest(base_key, described.files, described.env)
-    entry = make_entry(call, collect_outputs(call, described, cache_dir), stdout, stderr)
+    outputs = collect_outputs(call, described, cache_dir)
+    entry = make_entry(call, outputs, stdout, stderr, compile_ms=compile_ms)
     added = store.save_entry(cache_dir, key, entry, compression_level=config.compression_level)
     candidate = (described.files, described.env, key)
     manifest_bytes, manifest_files = store.add_to_manifest(cache_dir, base_key, candidate)
