@@ -98,13 +98,14 @@ PROVISION_ARGS ?=
 
 wheelhouse: $(WHEELHOUSE)/.built
 
-# Built with the Python that will use it (wheels are per Python version).
+# Built with the Python that will use it (wheels are per Python version). The
+# buildcache wheel comes with its dependencies' wheels (zstandard).
 $(WHEELHOUSE)/.built: pyproject.toml $(shell find buildcache -name '*.py')
 	mkdir -p $(WHEELHOUSE)
 	rm -f $(WHEELHOUSE)/buildcache-*.whl
 	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) '$(ANSIBLE_CORE_SPEC)'
 	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) $(foreach spec,$(REMOTE_EXTRA_SPEC),'$(spec)')
-	$(PROVISION_PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) .
+	$(PROVISION_PYTHON) -m pip wheel --quiet --prefer-binary --wheel-dir $(WHEELHOUSE) .
 	touch $@
 
 # Install from the wheelhouse when there is one, from the index otherwise.

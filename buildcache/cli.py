@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from buildcache import __version__
-from buildcache.commands import config, doctor, explain, helper, stats, sweep, trim
+from buildcache.commands import config, doctor, explain, helper, report, stats, sweep, trim
 from buildcache.errors import FatalError
 
 # Each module imports its heavy dependencies inside run() so `buildcache --help` stays fast.
@@ -22,6 +22,7 @@ COMMANDS = {
     "explain": explain,
     "doctor": doctor,
     "helper": helper,
+    "report": report,
 }
 
 # sccache/ccache habits, rewritten to our subcommands before parsing.

@@ -20,6 +20,11 @@ from buildcache.errors import ConfigError
 from buildcache.sizes import parse_cache_size
 
 DEFAULT_MAX_SIZE = "10G"
+# zstd level 1, ccache's default: on a cold debug build of real crates.io dependencies it
+# stores 3.6x less at 11 ms of CPU per entry; level 3 (sccache's) stores 4.0x less for
+# 17 ms. Every miss pays it before cargo may go on, so the cheaper level wins by default.
+DEFAULT_COMPRESSION_LEVEL = 1
+MAX_COMPRESSION_LEVEL = 19  # zstd's own command line wants --ultra above this
 SYSTEM_CONFIG_FILE = "/etc/buildcache.conf"
 VARIABLES = (
     "BUILDCACHE_DIR",
@@ -31,6 +36,7 @@ VARIABLES = (
     "BUILDCACHE_REMOTE_TIMEOUT",
     "BUILDCACHE_REMOTE_SIGNING_KEY",
     "BUILDCACHE_REMOTE_SIGNING_KEY_FILE",
+    "BUILDCACHE_COMPRESSION_LEVEL",
 )
 # How long one wrapper call waits for the storage helper's answer, by default. A
 # remote hit on loopback or a LAN takes milliseconds; a slow or dead remote must cost
@@ -50,6 +56,15 @@ def parse_bool(text: str, *, variable: str) -> bool:
     if word in _FALSE_WORDS:
         return False
     raise ConfigError(variable, text, "expected 1/0, true/false, yes/no or on/off")
+
+
+def parse_compression_level(text: str, *, variable: str) -> int:
+    word = text.strip()
+    if not (word.isdigit() and word.isascii()) or int(word) > MAX_COMPRESSION_LEVEL:
+        raise ConfigError(
+            variable, text, f"expected a zstd level from 1 to {MAX_COMPRESSION_LEVEL}, or 0 for off"
+        )
+    return int(word)
 
 
 def read_config_file(path: str) -> dict[str, str]:
@@ -113,6 +128,7 @@ class Config:
         "max_bytes",
         "disabled",
         "log",
+        "compression_level",
         "origins",
         "remotes",
         "remote_read_only",
@@ -132,11 +148,13 @@ class Config:
         remote_read_only: bool = False,
         remote_timeout: float = float(DEFAULT_REMOTE_TIMEOUT),
         signing_key: bytes | None = None,
+        compression_level: int = DEFAULT_COMPRESSION_LEVEL,
     ) -> None:
         self.cache_dir = cache_dir
         self.max_bytes = max_bytes
         self.disabled = disabled
         self.log = log
+        self.compression_level = compression_level  # 0: entries stored uncompressed
         self.origins = origins
         self.remotes = remotes  # URLs with credentials: show them only through redact()
         self.remote_read_only = remote_read_only
@@ -192,6 +210,10 @@ def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Con
     )
     timeout = _remote_timeout(raw.get("BUILDCACHE_REMOTE_TIMEOUT", DEFAULT_REMOTE_TIMEOUT))
     signing_key = _signing_key(raw)
+    level = parse_compression_level(
+        raw.get("BUILDCACHE_COMPRESSION_LEVEL", str(DEFAULT_COMPRESSION_LEVEL)),
+        variable="BUILDCACHE_COMPRESSION_LEVEL",
+    )
     for name in VARIABLES[4:]:
         origins.setdefault(name, "default")
     return Config(
@@ -204,6 +226,7 @@ def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Con
         remote_read_only=read_only,
         remote_timeout=timeout,
         signing_key=signing_key,
+        compression_level=level,
     )
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from buildcache.config import ConfigError, load_config
+from buildcache.config import DEFAULT_COMPRESSION_LEVEL, ConfigError, load_config
 from buildcache.sizes import parse_size
 
 
@@ -122,4 +122,27 @@ def test_a_nul_byte_in_a_file_value_is_a_config_error(isolated_home: Path, line:
     """expanduser raised ValueError: the CLI failed with a traceback."""
     (isolated_home / "buildcache.conf").write_text(line + "\n")
     with pytest.raises(ConfigError, match=line.split()[0]):
+        load_config()
+
+
+def test_compression_is_on_by_default_and_0_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    config = load_config()
+    assert config.compression_level == DEFAULT_COMPRESSION_LEVEL > 0
+    assert config.origins["BUILDCACHE_COMPRESSION_LEVEL"] == "default"
+    (isolated_home / "buildcache.conf").write_text("BUILDCACHE_COMPRESSION_LEVEL = 19\n")
+    assert load_config().compression_level == 19
+    monkeypatch.setenv("BUILDCACHE_COMPRESSION_LEVEL", " 0 ")
+    config = load_config()
+    assert config.compression_level == 0
+    assert config.origins["BUILDCACHE_COMPRESSION_LEVEL"] == "environment"
+
+
+@pytest.mark.parametrize("value", ["", "-1", "20", "fast", "1.5", "3k", "٣"])
+def test_a_bad_compression_level_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("BUILDCACHE_COMPRESSION_LEVEL", value)
+    with pytest.raises(ConfigError, match="BUILDCACHE_COMPRESSION_LEVEL"):
         load_config()

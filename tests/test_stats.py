@@ -3,6 +3,8 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+import pytest
+
 from buildcache.cache import counters
 
 
@@ -40,3 +42,38 @@ def test_a_damaged_stats_file_counts_from_zero(tmp_path: Path) -> None:
     (tmp_path / "b" / "stats").write_text("hits five\nmisses 2\n\x00\x01")
     assert counters.read_shard(str(tmp_path), "b")["misses"] == 2
     assert counters.update_shard(str(tmp_path), "b", {"hits": 1})["hits"] == 1
+
+
+def test_zero_keeps_what_compression_saves_and_resets_time_saved(tmp_path: Path) -> None:
+    counters.update_shard(
+        str(tmp_path), "c", {"time_saved_ms": 900, "bytes": 100, "compression_saved": 300}
+    )
+    counters.zero_events(str(tmp_path))
+    totals = counters.read_totals(str(tmp_path))
+    assert (totals["time_saved_ms"], totals["compression_saved"]) == (0, 300)
+
+
+def test_the_summary_shows_stored_and_uncompressed_bytes(tmp_path: Path) -> None:
+    from buildcache.reports.cache_summary import compression_summary
+
+    totals = {"bytes": 0, "compression_saved": 0}
+    assert compression_summary(totals)["compression_ratio"] == 1.0
+    totals = {"bytes": 1000, "compression_saved": 3000}
+    assert compression_summary(totals) == {
+        "stored_bytes": 1000,
+        "uncompressed_bytes": 4000,
+        "compression_ratio": 4.0,
+    }
+    totals = {"bytes": 1000, "compression_saved": -5}  # drifted below zero: never below 1
+    assert compression_summary(totals)["compression_ratio"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("milliseconds", "text"),
+    [(0, "0 ms"), (999, "999 ms"), (1500, "1.5 s"), (61_000, "1 min 01 s"),
+     (7_380_000, "2 h 03 min")],
+)  # fmt: skip
+def test_durations_read_like_a_person_would_say_them(milliseconds: int, text: str) -> None:
+    from buildcache.reports.cache_summary import format_duration
+
+    assert format_duration(milliseconds) == text

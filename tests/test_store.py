@@ -5,33 +5,157 @@ from pathlib import Path
 
 import pytest
 
-from buildcache.cache import store
+from buildcache.cache import compression, store
+from buildcache.cache.digests import sha256
+
+# The levels entries are written at: off, and zstd's default.
+LEVELS = [0, 3]
+
+# An entry as buildcache wrote it before entries were compressed or timed: the old
+# magic and no compile_ms in its header. It must still be a hit.
+OLD_FORMAT_ENTRY = bytes.fromhex(
+    "4243454e545259315a00000000000000fbda076f7574707574735b020000002903fa0d6c69626f6c642d312e"
+    "726c6962e9a4010000e9240000002903fa076f6c642d312e647203000000e912000000da067374646f7574e9"
+    "0a000000da06737464657272e90d000000306f6c6420726c6962206f6c6420726c6962206f6c6420726c6962"
+    "206f6c6420726c6962206f6c642d313a207372632f6c69622e72730a7b226f7574223a317d0a7761726e696e"
+    "673a206f6c640a10b32459707d2e72f67c87ed9b6c51bd39cb773e5cb8f150a2cce28db242149a"
+)
 
 
 def make_entry() -> store.Entry:
     return store.Entry(
-        [("libx-1.rlib", 0o644, b"rlib" * 100), ("x-1", 0o755, b"\x7fELF")], b"out", b"err"
+        [("libx-1.rlib", 0o644, b"rlib" * 100), ("x-1", 0o755, b"\x7fELF")],
+        b"out",
+        b"err",
+        compile_ms=1234,
     )
 
 
-def test_an_entry_round_trips(tmp_path: Path) -> None:
-    added = store.save_entry(str(tmp_path), "ab" + "0" * 62, make_entry())
-    assert added[1] == 1 and added[0] > 400
+def save(cache: Path, key: str, entry: store.Entry, level: int = 3) -> store.Added:
+    return store.save_entry(str(cache), key, entry, compression_level=level)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_an_entry_round_trips(tmp_path: Path, level: int) -> None:
+    added = save(tmp_path, "ab" + "0" * 62, make_entry(), level)
+    assert added.files == 1 and added.bytes > 100
     loaded = store.load_entry(str(tmp_path), "ab" + "0" * 62)
     assert loaded is not None
     assert loaded.outputs == make_entry().outputs
-    assert (loaded.stdout, loaded.stderr) == (b"out", b"err")
+    assert (loaded.stdout, loaded.stderr, loaded.compile_ms) == (b"out", b"err", 1234)
+
+
+def test_compressed_entries_are_smaller_and_count_what_they_save(tmp_path: Path) -> None:
+    plain = save(tmp_path, "ab" + "0" * 62, make_entry(), level=0)
+    packed = save(tmp_path, "ab" + "1" * 62, make_entry(), level=3)
+    path = Path(store.path_for(str(tmp_path), "ab" + "1" * 62, "entry"))
+    assert path.read_bytes().startswith(store.COMPRESSED_ENTRY_MAGIC)
+    assert packed.bytes < plain.bytes and plain.compression_saved == 0
+    assert packed.compression_saved == plain.bytes - packed.bytes
+    assert store.compression_savings(str(path)) == packed.compression_saved
+
+
+def test_replacing_a_compressed_entry_counts_only_the_change(tmp_path: Path) -> None:
+    key = "ab" + "1" * 62
+    first = save(tmp_path, key, make_entry(), level=3)
+    again = save(tmp_path, key, make_entry(), level=0)
+    # The same content, now stored whole: the bytes compression had saved are back.
+    assert (again.files, again.bytes, again.compression_saved) == (
+        0,
+        first.compression_saved,
+        -first.compression_saved,
+    )
+
+
+def test_an_entry_in_the_old_format_still_hits(tmp_path: Path) -> None:
+    key = "ab" + "7" * 62
+    path = Path(store.path_for(str(tmp_path), key, "entry"))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(OLD_FORMAT_ENTRY)
+    loaded = store.load_entry(str(tmp_path), key)
+    assert loaded is not None and loaded.compile_ms == 0
+    assert [(name, bytes(data)) for name, _, data in loaded.outputs] == [
+        ("libold-1.rlib", b"old rlib " * 4),
+        ("old-1.d", b"old-1: src/lib.rs\n"),
+    ]
+    assert (loaded.stdout, loaded.stderr) == (b'{"out":1}\n', b"warning: old\n")
+
+
+def test_data_that_does_not_compress_is_stored_uncompressed(tmp_path: Path) -> None:
+    entry = store.Entry([("x", 0o644, os.urandom(4096))], b"", b"")
+    added = save(tmp_path, "ab" + "8" * 62, entry, level=3)
+    path = Path(store.path_for(str(tmp_path), "ab" + "8" * 62, "entry"))
+    assert path.read_bytes().startswith(store.ENTRY_MAGIC) and added.compression_saved == 0
+
+
+def reseal(data: bytes) -> bytes:
+    """data with its checksum made right again: damage the checksum cannot see."""
+    return data[: -store.DIGEST_SIZE] + sha256(data[: -store.DIGEST_SIZE]).digest()
+
+
+def test_compressed_garbage_behind_a_good_checksum_is_corrupt(tmp_path: Path) -> None:
+    key = "ab" + "9" * 62
+    save(tmp_path, key, make_entry())
+    path = Path(store.path_for(str(tmp_path), key, "entry"))
+    data = path.read_bytes()
+    preamble = len(store.COMPRESSED_ENTRY_MAGIC) + 8
+    garbage = data[:preamble] + b"\x00" * (len(data) - preamble)
+    path.write_bytes(reseal(garbage))
+    with pytest.raises(store.CorruptEntry, match="compressed"):
+        store.load_entry(str(tmp_path), key)
+    assert not path.exists()
+
+
+def test_a_wrong_uncompressed_size_behind_a_good_checksum_is_corrupt(tmp_path: Path) -> None:
+    key = "ab" + "a" * 62
+    save(tmp_path, key, make_entry())
+    path = Path(store.path_for(str(tmp_path), key, "entry"))
+    data = bytearray(path.read_bytes())
+    start = len(store.COMPRESSED_ENTRY_MAGIC)
+    size = int.from_bytes(data[start : start + 8], "little")
+    data[start : start + 8] = (size + 1).to_bytes(8, "little")
+    path.write_bytes(reseal(bytes(data)))
+    with pytest.raises(store.CorruptEntry):
+        store.load_entry(str(tmp_path), key)
+    assert not path.exists()
+
+
+def test_without_zstd_entries_are_stored_plain_and_compressed_ones_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packed_key, plain_key = "ab" + "b" * 62, "ab" + "c" * 62
+    save(tmp_path, packed_key, make_entry())
+    monkeypatch.setattr(compression, "zstd", lambda: None)
+    assert save(tmp_path, plain_key, make_entry()).compression_saved == 0
+    assert store.load_entry(str(tmp_path), plain_key) is not None
+    assert store.load_entry(str(tmp_path), packed_key) is None  # a miss, not corrupt
+    assert os.path.exists(store.path_for(str(tmp_path), packed_key, "entry"))
+
+
+def test_the_zstd_extension_loads_without_the_package_init() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from buildcache.cache.compression import zstd; z = zstd(); "
+        "print(z.__name__, *sorted({'zstandard', 'platform', 'typing', 're'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["zstandard.backend_c"], result.stderr
 
 
 def test_entries_are_sharded_by_leading_hex(tmp_path: Path) -> None:
-    store.save_entry(str(tmp_path), "c3" + "1" * 62, make_entry())
+    save(tmp_path, "c3" + "1" * 62, make_entry())
     assert (tmp_path / "c" / "3" / ("c3" + "1" * 62 + ".entry")).is_file()
 
 
-@pytest.mark.parametrize("offset", [0, 9, 20, 200, -1, -40])
-def test_a_bit_flip_anywhere_is_detected_and_the_file_removed(tmp_path: Path, offset: int) -> None:
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("offset", [0, 9, 20, 50, -1, -40])
+def test_a_bit_flip_anywhere_is_detected_and_the_file_removed(
+    tmp_path: Path, offset: int, level: int
+) -> None:
     key = "ab" + "2" * 62
-    store.save_entry(str(tmp_path), key, make_entry())
+    save(tmp_path, key, make_entry(), level)
     path = store.path_for(str(tmp_path), key, "entry")
     data = bytearray(Path(path).read_bytes())
     data[offset] ^= 0x01
@@ -41,9 +165,10 @@ def test_a_bit_flip_anywhere_is_detected_and_the_file_removed(tmp_path: Path, of
     assert not os.path.exists(path)
 
 
-def test_a_truncated_entry_is_corrupt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_truncated_entry_is_corrupt(tmp_path: Path, level: int) -> None:
     key = "ab" + "3" * 62
-    store.save_entry(str(tmp_path), key, make_entry())
+    save(tmp_path, key, make_entry(), level)
     path = Path(store.path_for(str(tmp_path), key, "entry"))
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(store.CorruptEntry):
@@ -75,9 +200,9 @@ def test_a_failed_write_leaves_no_file_behind(tmp_path: Path) -> None:
         pass
 
     class ExplodingEntry(store.Entry):
-        def encode(self) -> bytes:
+        def encode(self, *, compression_level: int = 0) -> list[bytes]:
             raise Boom
 
     with pytest.raises(Boom):
-        store.save_entry(str(tmp_path), "ab" + "6" * 62, ExplodingEntry([], b"", b""))
+        save(tmp_path, "ab" + "6" * 62, ExplodingEntry([], b"", b""))
     assert not list(tmp_path.rglob("*.entry"))

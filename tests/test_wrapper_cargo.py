@@ -89,6 +89,67 @@ def test_warm_rebuild_in_the_default_dev_profile_is_served_from_the_cache(
     assert stats()["requests"] == 0
 
 
+def report() -> dict[str, object]:
+    result = subprocess.run(
+        ["buildcache", "report", "--json"], capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_compressed_entries_hit_and_every_hit_adds_the_compile_time_it_saved(
+    cache_dir: Path, workspace: Workspace, uncached_output: str
+) -> None:
+    cached(workspace, "build")
+    cold = stats()
+    assert cold["compression_ratio"] > 1, cold
+    assert cold["stored_bytes"] == cold["cache_bytes"] < cold["uncompressed_bytes"]
+    assert cold["time_saved_ms"] == 0
+    entries = list(cache_dir.rglob("*.entry"))
+    assert len(entries) == BUILD_UNITS
+    assert all(path.read_bytes().startswith(store.COMPRESSED_ENTRY_MAGIC) for path in entries)
+    compiled = report()
+    assert compiled["time_saved_ms"] == 0 and compiled["compile_ms"] > 0  # type: ignore[operator]
+
+    saved = []
+    for _ in range(2):
+        shutil.rmtree(workspace.root / "target")
+        cached(workspace, "build")
+        assert workspace.run_app() == uncached_output
+        warm = stats()
+        assert warm["errors"] == warm["corrupt"] == 0, warm
+        saved.append(warm["time_saved_ms"])
+    assert 0 < saved[0] < saved[1], saved
+    # Every hit saves what its crate's compile took: two warm builds, twice the compiles.
+    by_crate = report()
+    assert by_crate["time_saved_ms"] == saved[1] == 2 * compiled["compile_ms"]  # type: ignore[operator]
+    crates = by_crate["crates"]
+    assert isinstance(crates, list) and {row["crate"] for row in crates} >= {"app", "core_lib"}
+    assert all(row["hits"] == 2 * row["misses"] for row in crates), crates
+
+
+def test_entries_stored_uncompressed_by_an_older_version_still_hit_and_saved_no_time(
+    cache_dir: Path, workspace: Workspace, uncached_output: str
+) -> None:
+    cached(workspace, "build", BUILDCACHE_COMPRESSION_LEVEL="0")
+    for path in cache_dir.rglob("*.entry"):
+        assert path.read_bytes().startswith(store.ENTRY_MAGIC)
+        entry = store.Entry.decode(path.read_bytes())
+        header = {  # the header before compile times were kept
+            "outputs": [(name, mode, len(data)) for name, mode, data in entry.outputs],
+            "stdout": len(entry.stdout),
+            "stderr": len(entry.stderr),
+        }
+        blobs = [bytes(data) for _, _, data in entry.outputs] + [entry.stdout, entry.stderr]
+        path.write_bytes(b"".join(store._seal(store.ENTRY_MAGIC, header, blobs)))
+    shutil.rmtree(workspace.root / "target")
+    zero()
+    cached(workspace, "build")
+    warm = stats()
+    assert (warm["hits"], warm["misses"], warm["corrupt"]) == (BUILD_UNITS, 0, 0), warm
+    assert warm["time_saved_ms"] == 0
+    assert workspace.run_app() == uncached_output
+
+
 def test_incremental_off_check_and_test_builds_are_cached(
     cache_dir: Path, workspace: Workspace
 ) -> None:

@@ -3,8 +3,10 @@ wait for each other: `<cache>/<shard>/stats`, updated under an flock on `<shard>
 
 Each file holds `name value` lines. Event counters only grow (until `stats --zero`);
 `bytes` and `files` track the shard's size so the size cap can be checked without
-walking the cache. They can drift if a process dies between writing an entry and
-counting it; eviction and `trim` recount them from the disk.
+walking the cache, and `compression_saved` how many more bytes its files would take
+uncompressed (for the compression ratio `stats` shows). They can drift if a process
+dies between writing an entry and counting it; eviction and `trim` recount them from
+the disk.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ EVENT_COUNTERS = (
     "corrupt",  # cache files that failed verification and were removed
     "disabled",  # calls made while BUILDCACHE_DISABLE was on
     "evictions",  # files removed to respect the size cap
+    "time_saved_ms",  # on each hit, how long the compile it replaced took (rustc's)
     # The same events for C/C++ object compiles (cc-rs sends them through the wrapper).
     "c_requests",
     "c_hits",
@@ -48,8 +51,9 @@ EVENT_COUNTERS = (
     "remote_uploads",  # values the helper uploaded
     "remote_upload_errors",  # uploads that failed or were skipped
     "remote_wait_ms",  # time wrappers spent waiting on the helper
+    "c_time_saved_ms",
 )
-SIZE_COUNTERS = ("bytes", "files")
+SIZE_COUNTERS = ("bytes", "files", "compression_saved")
 ALL_COUNTERS = EVENT_COUNTERS + SIZE_COUNTERS
 
 

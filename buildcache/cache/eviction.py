@@ -14,7 +14,7 @@ import os
 import stat
 import time
 
-from buildcache.cache import counters
+from buildcache.cache import counters, store
 from buildcache.cache.atomic import TEMP_PREFIX, is_real_dir
 
 # Clean below the cap, not to it, so the next few stores don't each trigger a cleanup.
@@ -106,7 +106,14 @@ def clean_shard(
             cache_dir,
             shard,
             {"evictions": removed},
-            absolute={"bytes": sum(f.size for f in kept), "files": len(kept)},
+            absolute={
+                "bytes": sum(f.size for f in kept),
+                "files": len(kept),
+                # One small read per kept entry, only when a shard is cleaned.
+                "compression_saved": sum(
+                    store.compression_savings(f.path) for f in kept if f.path.endswith(".entry")
+                ),
+            },
         )
         return removed
     finally:

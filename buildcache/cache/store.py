@@ -9,6 +9,13 @@ blobs the header describes, and a trailing SHA-256 of everything before it.
 marshal (format 4, readable by every Python 3.4+) costs nothing to import,
 unlike json. A file that fails any check is a miss: it is removed and
 counted as corrupt by the caller.
+
+A compressed entry (BUILDCACHE_COMPRESSION_LEVEL > 0, the default) is: its own
+magic, the 8-byte size of the body it holds, that body (everything an
+uncompressed entry has between its magic and its checksum) as one zstd frame,
+and a SHA-256 of everything before it: the checksum covers what is stored, so a
+damaged file is caught before anything is decompressed. Uncompressed entries,
+which older versions wrote, are still read.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import fcntl
 import marshal
 import os
 
+from buildcache.cache import compression
 from buildcache.cache.atomic import atomic_write, makedirs
 from buildcache.cache.digests import sha256
 
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 ENTRY_MAGIC = b"BCENTRY1"
+COMPRESSED_ENTRY_MAGIC = b"BCENTRZ1"  # the body is one zstd frame
 MANIFEST_MAGIC = b"BCMANIF1"
 MARSHAL_VERSION = 4
 DIGEST_SIZE = 32
@@ -57,47 +66,136 @@ def _seal(magic: bytes, header: object, blobs: list[bytes]) -> list[bytes]:
     return chunks
 
 
-def _unseal(magic: bytes, data: bytes) -> tuple[object, memoryview]:
-    """Verify the checksum and return (header, the blob area)."""
+def _seal_compressed(header: object, blobs: list[bytes], level: int) -> list[bytes] | None:
+    """The compressed file's chunks, or None when zstd is unavailable or gains nothing
+    (then the entry is stored uncompressed). Streamed chunk by chunk: no joined copy."""
+    zstd = compression.zstd()
+    if zstd is None:
+        return None
+    head = marshal.dumps(header, MARSHAL_VERSION)  # type: ignore[arg-type]
+    body = [len(head).to_bytes(8, "little"), head, *blobs]
+    body_size = sum(len(chunk) for chunk in body)
+    compressor = zstd.ZstdCompressor(level=level).compressobj(size=body_size)
+    frame: list[bytes] = [compressor.compress(chunk) for chunk in body]
+    frame.append(compressor.flush())
+    if 8 + sum(len(chunk) for chunk in frame) >= body_size:  # the size field costs 8
+        return None
+    chunks = [COMPRESSED_ENTRY_MAGIC, body_size.to_bytes(8, "little"), *frame]
+    hasher = sha256()
+    for chunk in chunks:
+        hasher.update(chunk)
+    chunks.append(hasher.digest())
+    return chunks
+
+
+def _verified(magic: bytes, data: bytes) -> memoryview:
+    """The file without its magic and checksum, once the checksum matches."""
     if len(data) < len(magic) + 8 + DIGEST_SIZE or not data.startswith(magic):
         raise CorruptEntry("bad magic or truncated")
     view = memoryview(data)
-    body = view[:-DIGEST_SIZE]
-    if sha256(body).digest() != data[-DIGEST_SIZE:]:
+    if sha256(view[:-DIGEST_SIZE]).digest() != data[-DIGEST_SIZE:]:
         raise CorruptEntry("checksum mismatch")
-    start = len(magic) + 8
-    head_size = int.from_bytes(data[len(magic) : start], "little")
+    return view[len(magic) : -DIGEST_SIZE]
+
+
+def _split_body(body: memoryview) -> tuple[object, memoryview]:
+    """(header, the blob area) of a body: 8-byte header length, header, blobs."""
+    head_size = int.from_bytes(body[:8], "little")
     try:
-        header = marshal.loads(body[start : start + head_size])
+        header = marshal.loads(body[8 : 8 + head_size])
     except (EOFError, ValueError, TypeError) as error:
         raise CorruptEntry(f"bad header: {error}") from None
-    return header, body[start + head_size :]
+    return header, body[8 + head_size :]
+
+
+def _unseal(magic: bytes, data: bytes) -> tuple[object, memoryview]:
+    """Verify the checksum and return (header, the blob area)."""
+    return _split_body(_verified(magic, data))
+
+
+class CodecMissing(Exception):
+    """A compressed entry, and no zstd to read it with: a miss, the file left alone."""
+
+
+def _unseal_compressed(data: bytes) -> tuple[object, memoryview]:
+    stored = _verified(COMPRESSED_ENTRY_MAGIC, data)
+    body_size = int.from_bytes(stored[:8], "little")
+    zstd = compression.zstd()
+    if zstd is None:
+        raise CodecMissing("zstandard cannot be imported")
+    try:
+        body: bytes = zstd.ZstdDecompressor().decompress(stored[8:], max_output_size=body_size)
+    except zstd.ZstdError as error:
+        raise CorruptEntry(f"bad compressed data: {error}") from None
+    if len(body) != body_size:
+        raise CorruptEntry("decompressed size mismatch")
+    return _split_body(memoryview(body))
+
+
+def compression_savings(path: str) -> int:
+    """How many bytes compression saves this cache file (0 for an uncompressed one, or
+    none at all): its size uncompressed, from the preamble, less its size on disk."""
+    preamble_size = len(COMPRESSED_ENTRY_MAGIC) + 8
+    try:
+        # Neither a FIFO planted in the cache nor a symlink may hold us up or mislead us.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return 0
+    try:
+        preamble = os.read(fd, preamble_size)
+        stored_size = os.fstat(fd).st_size
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
+    if len(preamble) < preamble_size or not preamble.startswith(COMPRESSED_ENTRY_MAGIC):
+        return 0
+    body_size = int.from_bytes(preamble[len(COMPRESSED_ENTRY_MAGIC) :], "little")
+    return max(0, len(ENTRY_MAGIC) + body_size + DIGEST_SIZE - stored_size)
 
 
 class Entry:
-    """What a compile produced: its output files, dep-info and console output."""
+    """What a compile produced: its output files, dep-info and console output, and how
+    long the compiler took (what a hit saves; 0 for entries stored before it was kept)."""
 
-    __slots__ = ("outputs", "stdout", "stderr")
+    __slots__ = ("outputs", "stdout", "stderr", "compile_ms")
 
     def __init__(
-        self, outputs: Sequence[tuple[str, int, bytes | memoryview]], stdout: bytes, stderr: bytes
+        self,
+        outputs: Sequence[tuple[str, int, bytes | memoryview]],
+        stdout: bytes,
+        stderr: bytes,
+        compile_ms: int = 0,
     ) -> None:
         self.outputs = outputs  # (file name relative to --out-dir, mode, content)
         self.stdout = stdout
         self.stderr = stderr
+        self.compile_ms = compile_ms
 
-    def encode(self) -> list[bytes]:
+    def encode(self, *, compression_level: int = 0) -> list[bytes]:
+        """The file's chunks; compressed at that zstd level unless it is 0 (or zstd
+        cannot be imported, or gains nothing)."""
         header = {
             "outputs": [(name, mode, len(data)) for name, mode, data in self.outputs],
             "stdout": len(self.stdout),
             "stderr": len(self.stderr),
+            "compile_ms": self.compile_ms,  # older readers ignore keys they do not know
         }
         blobs = [bytes(data) for _, _, data in self.outputs] + [self.stdout, self.stderr]
+        if compression_level > 0:
+            chunks = _seal_compressed(header, blobs, compression_level)
+            if chunks is not None:
+                return chunks
         return _seal(ENTRY_MAGIC, header, blobs)
 
     @classmethod
     def decode(cls, data: bytes) -> Entry:
-        header, blobs = _unseal(ENTRY_MAGIC, data)
+        """Raises CorruptEntry for a damaged file, CodecMissing for a compressed one
+        that cannot be read here."""
+        if data.startswith(COMPRESSED_ENTRY_MAGIC):
+            header, blobs = _unseal_compressed(data)
+        else:
+            header, blobs = _unseal(ENTRY_MAGIC, data)
         try:
             assert isinstance(header, dict)
             offset = 0
@@ -112,11 +210,14 @@ class Entry:
             offset += header["stdout"]
             stderr = bytes(blobs[offset : offset + header["stderr"]])
             offset += header["stderr"]
+            compile_ms = header.get("compile_ms", 0)
+            if not isinstance(compile_ms, int) or compile_ms < 0:
+                raise CorruptEntry(f"bad compile time {compile_ms!r}")
         except (KeyError, TypeError, ValueError, AssertionError) as error:
             raise CorruptEntry(f"bad header: {error!r}") from None
         if offset != len(blobs):
             raise CorruptEntry("size mismatch")
-        return cls(outputs, stdout, stderr)
+        return cls(outputs, stdout, stderr, compile_ms)
 
 
 def read_file(path: str) -> bytes | None:
@@ -145,6 +246,8 @@ def load_entry(cache_dir: str, key: str) -> Entry | None:
     except CorruptEntry:
         remove_quietly(path)
         raise
+    except CodecMissing:
+        return None  # sound, only unreadable here: the miss stores a readable one over it
     try:
         # A hit makes the entry recently used (LRU for eviction); a link is not ours.
         os.utime(path, follow_symlinks=False)
@@ -153,9 +256,33 @@ def load_entry(cache_dir: str, key: str) -> Entry | None:
     return entry
 
 
-def save_entry(cache_dir: str, key: str, entry: Entry) -> tuple[int, int]:
-    """Store atomically; return (bytes added, files added) for the shard's counters."""
-    return _save(cache_dir, path_for(cache_dir, key, "entry"), entry.encode())
+class Added:
+    """What a store adds to its shard's size counters (negative when it replaced a
+    bigger file): bytes on disk, files, and bytes compression saved."""
+
+    __slots__ = ("bytes", "files", "compression_saved")
+
+    def __init__(self, size: int, files: int, compression_saved: int = 0) -> None:
+        self.bytes = size
+        self.files = files
+        self.compression_saved = compression_saved
+
+
+def save_entry(cache_dir: str, key: str, entry: Entry, *, compression_level: int) -> Added:
+    """Store atomically, compressed at that zstd level (0: uncompressed)."""
+    path = path_for(cache_dir, key, "entry")
+    chunks = entry.encode(compression_level=compression_level)
+    previous_savings = compression_savings(path)  # usually none: a new key
+    added_bytes, added_files = _save(cache_dir, path, chunks)
+    return Added(added_bytes, added_files, compression_savings_of(chunks) - previous_savings)
+
+
+def compression_savings_of(chunks: list[bytes]) -> int:
+    if chunks[0] != COMPRESSED_ENTRY_MAGIC:
+        return 0
+    body_size = int.from_bytes(chunks[1], "little")
+    stored = sum(len(chunk) for chunk in chunks)
+    return max(0, len(ENTRY_MAGIC) + body_size + DIGEST_SIZE - stored)
 
 
 def _save(cache_dir: str, path: str, chunks: list[bytes]) -> tuple[int, int]:

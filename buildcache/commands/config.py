@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         "BUILDCACHE_REMOTE_TIMEOUT": f"{config.remote_timeout:g}",
         "BUILDCACHE_REMOTE_SIGNING_KEY": "(set)" if config.signing_key and not key_file else "",
         "BUILDCACHE_REMOTE_SIGNING_KEY_FILE": "(set)" if key_file else "",
+        "BUILDCACHE_COMPRESSION_LEVEL": str(config.compression_level),
     }
     files = {
         "user": user_config_file(os.environ),

@@ -48,18 +48,25 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from buildcache.cache import counters
-    from buildcache.reports.cache_summary import summarize_cache
+    from buildcache.reports.cache_summary import (
+        format_duration,
+        require_cache_dir,
+        summarize_cache,
+    )
 
     config = load_config()
-    from buildcache.reports.cache_summary import require_cache_dir
 
     require_cache_dir(config)
     if args.zero:
+        from buildcache.cache import crate_times
+
         counters.zero_events(config.cache_dir)
+        crate_times.remove_all(config.cache_dir)
         if not args.json:
             print("Statistics zeroed.")
             return 0
     summary = summarize_cache(config)
+
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return 0
@@ -71,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label:<36} {summary[key]:>10} {c_cxx[key]:>10}")
     rates = [float(part["hit_rate"]) * 100 for part in (summary, c_cxx)]  # type: ignore[arg-type]
     print(f"{'Hit rate':<36} {rates[0]:>9.1f}% {rates[1]:>9.1f}%")
+    saved = [format_duration(int(str(part["time_saved_ms"]))) for part in (summary, c_cxx)]
+    print(f"{'Time saved (compiles not run)':<36} {saved[0]:>10} {saved[1]:>10}")
     remote = summary["remote"]
     assert isinstance(remote, dict)
     if config.remotes or any(remote.values()):
@@ -84,5 +93,8 @@ def run(args: argparse.Namespace) -> int:
     size, cap = int(summary["cache_bytes"]), int(summary["max_bytes"])  # type: ignore[call-overload]
     used = f"{format_size(size)} / {format_size(cap)} ({size / cap * 100:.1f}%)"
     print(f"{'Cache size':<36} {used:>10}")
+    uncompressed = format_size(int(summary["uncompressed_bytes"]))  # type: ignore[call-overload]
+    ratio = f"{uncompressed} uncompressed ({summary['compression_ratio']:.2f}x)"
+    print(f"{'  Compression':<36} {ratio:>10}")
     print(f"{'Files (entries and manifests)':<36} {summary['entries']:>10}")
     return 0

@@ -46,6 +46,8 @@ def summarize_cache(config: Config) -> dict[str, object]:
         "corrupt": totals["corrupt"],
         "disabled": totals["disabled"],
         "evictions": totals["evictions"],
+        "time_saved_ms": totals["time_saved_ms"],
+        **compression_summary(totals),
         "cache_dir": config.cache_dir,
         "c_cxx": c_family_summary(totals),
         "local_hits": totals["hits"] - totals["remote_hits"],
@@ -64,6 +66,18 @@ def remote_summary(totals: dict[str, int]) -> dict[str, int]:
     }
 
 
+def compression_summary(totals: dict[str, int]) -> dict[str, object]:
+    """The bytes the cache's files take on disk (the size cap counts these), what they
+    would take uncompressed, and the ratio between the two (1.0 for an empty cache)."""
+    stored = totals["bytes"]
+    uncompressed = stored + max(0, totals["compression_saved"])
+    return {
+        "stored_bytes": stored,
+        "uncompressed_bytes": uncompressed,
+        "compression_ratio": round(uncompressed / stored, 2) if stored > 0 else 1.0,
+    }
+
+
 # The C/C++ object compiles' own counters, under the names rustc's use at the top level.
 C_FAMILY_KEYS = (
     "requests", "hits", "misses", "non_cacheable", "errors", "compile_failed", "not_stored",
@@ -74,6 +88,21 @@ C_FAMILY_KEYS = (
 def c_family_summary(totals: dict[str, int]) -> dict[str, object]:
     """`c_cxx` in `stats --json`: C/C++ requests apart from rustc's (the top-level keys)."""
     section: dict[str, object] = {name: totals["c_" + name] for name in C_FAMILY_KEYS}
+    section["time_saved_ms"] = totals["c_time_saved_ms"]
     lookups = totals["c_hits"] + totals["c_misses"]
     section["hit_rate"] = round(totals["c_hits"] / lookups, 4) if lookups else 0.0
     return section
+
+
+def format_duration(milliseconds: int) -> str:
+    """'850 ms', '12.3 s', '4 min 05 s', '2 h 03 min': for people."""
+    if milliseconds < 1000:
+        return f"{milliseconds} ms"
+    seconds = milliseconds / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -161,10 +161,15 @@ def collect_outputs(
 
 
 def make_entry(
-    call: RustcCall, outputs: list[tuple[str, int, bytes]], stdout: bytes, stderr: bytes
+    call: RustcCall,
+    outputs: list[tuple[str, int, bytes]],
+    stdout: bytes,
+    stderr: bytes,
+    *,
+    compile_ms: int,
 ) -> store.Entry:
     neutral = stderr.replace(json_bytes(call.out_dir) + b"/", OUT_DIR_PLACEHOLDER.encode() + b"/")
-    return store.Entry(outputs, stdout, neutral)
+    return store.Entry(outputs, stdout, neutral, compile_ms)
 
 
 def store_result(
@@ -175,16 +180,19 @@ def store_result(
     described: Described,
     stdout: bytes,
     stderr: bytes,
-) -> tuple[str, int, int]:
-    """Store a successful compile; returns (result key, bytes added, files added to its
+    *,
+    compile_ms: int,
+) -> tuple[str, store.Added]:
+    """Store a successful compile; returns (result key, what it added to the key's
     shard). The manifest's bytes are counted in its own shard."""
     from buildcache.cache.journal import record_inputs
     from buildcache.wrapper.keys import result_digest
 
     cache_dir = config.cache_dir
     key = result_digest(base_key, described.files, described.env)
-    entry = make_entry(call, collect_outputs(call, described, cache_dir), stdout, stderr)
-    entry_bytes, entry_files = store.save_entry(cache_dir, key, entry)
+    outputs = collect_outputs(call, described, cache_dir)
+    entry = make_entry(call, outputs, stdout, stderr, compile_ms=compile_ms)
+    added = store.save_entry(cache_dir, key, entry, compression_level=config.compression_level)
     candidate = (described.files, described.env, key)
     manifest_bytes, manifest_files = store.add_to_manifest(cache_dir, base_key, candidate)
     if store.shard_of(base_key) != store.shard_of(key):
@@ -198,7 +206,9 @@ def store_result(
             pass  # the next cleanup recounts the shard from the disk
         manifest_bytes = manifest_files = 0
     record_inputs(cache_dir, call.crate_name, key, inputs, described.files, described.env)
-    return key, entry_bytes + manifest_bytes, entry_files + manifest_files
+    added.bytes += manifest_bytes
+    added.files += manifest_files
+    return key, added
 
 
 def _check_no_unknown_outputs(call: RustcCall, expected: list[str]) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import time
 
-from buildcache.cache import store
+from buildcache.cache import crate_times, store
 from buildcache.config import Config, load_config
 from buildcache.errors import ConfigError
 from buildcache.wrapper.call_log import log_call
@@ -139,7 +139,12 @@ def _compile_with_cache(
         if entry is not None:
             store.touch_manifest(cache_dir, base_key)
             restore(entry, call, cache_dir)
-            count_call(config, result_key, {"requests": 1, "hits": 1, "corrupt": corrupt})
+            count_call(
+                config,
+                result_key,
+                {"requests": 1, "hits": 1, "corrupt": corrupt, "time_saved_ms": entry.compile_ms},
+            )
+            crate_times.add(cache_dir, call.crate_name, hits=1, saved_ms=entry.compile_ms)
             finish("hit")
             return 0
 
@@ -170,9 +175,11 @@ def _compile_with_cache(
     from buildcache.wrapper.rustc_process import run_rustc_streaming
 
     started_ns = compile_start_ns()
+    rustc_started = time.perf_counter()
     exit_code, stdout, stderr = run_rustc_streaming(rustc, args)
     ran.exit_code = exit_code
     rustc_done = time.perf_counter()
+    compile_ms = round((rustc_done - rustc_started) * 1000)
     if exit_code != 0:
         # Not a miss: nothing could have been stored. Build scripts probe the compiler
         # with snippets meant to fail; counting those as misses would make a fully
@@ -186,8 +193,8 @@ def _compile_with_cache(
         described = describe_compile(call, cwd, started_ns, memo)
         if inputs_digest(base_inputs(call, identity, environ, cache_dir, cwd)) != base_key:
             raise NotStorable("an extern crate or native input changed while rustc ran")
-        key, added_bytes, added_files = store_result(
-            config, call, inputs, base_key, described, stdout, stderr
+        key, added = store_result(
+            config, call, inputs, base_key, described, stdout, stderr, compile_ms=compile_ms
         )
     except NotStorable as reason:
         deltas = {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt}
@@ -205,11 +212,13 @@ def _compile_with_cache(
                 "requests": 1,
                 "misses": 1,
                 "corrupt": corrupt,
-                "bytes": added_bytes,
-                "files": added_files,
+                "bytes": added.bytes,
+                "files": added.files,
+                "compression_saved": added.compression_saved,
             },
         ),
     )
+    crate_times.add(cache_dir, call.crate_name, misses=1, compile_ms=compile_ms)
     if shard_values is not None:
         from buildcache.cache.eviction import clean_after_store
 

@@ -110,6 +110,7 @@ def test_a_warm_rebuild_compiles_no_c(built: tuple[Path, dict[str, str]]) -> Non
     second = c_counts(env)
     assert second["misses"] == first["misses"], second
     assert second["hits"] == first["misses"], second
+    assert first["time_saved_ms"] == 0 < second["time_saved_ms"], second
 
 
 def test_c_requests_are_counted_apart_from_rustc(built: tuple[Path, dict[str, str]]) -> None:

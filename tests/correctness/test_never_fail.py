@@ -60,6 +60,7 @@ CONFIG_FILES: dict[str, bytes] = {
     "dir_is_a_file": b"BUILDCACHE_DIR = CACHE/a-file\n",
     "log_is_a_directory": b"BUILDCACHE_DIR = CACHE\nBUILDCACHE_LOG = /\n",
     "unknown_name": b"BUILDCACHE_SIZE = 10G\n",
+    "compression_level_too_high": b"BUILDCACHE_COMPRESSION_LEVEL = 99\n",
     "binary_garbage": bytes(range(256)),
 }
 
@@ -107,6 +108,8 @@ ENV_VALUES: dict[str, dict[str, bytes]] = {
     "dir_tilde_user": {"BUILDCACHE_DIR": b"~nosuchuser/cache"},
     "size_empty": {"BUILDCACHE_MAX_SIZE": b""},
     "size_spaces": {"BUILDCACHE_MAX_SIZE": b"   "},
+    "compression_level_non_utf8": {"BUILDCACHE_COMPRESSION_LEVEL": b"\xb3"},
+    "compression_level_negative": {"BUILDCACHE_COMPRESSION_LEVEL": b"-5"},
 }
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
-from buildcache.cache import store
+from buildcache.cache import crate_times, store
 from buildcache.cache.digests import sha256, text_digest
 from buildcache.cache.file_digests import content_digest
 from buildcache.wrapper.c_family.arguments import CCall, parse_c_args
@@ -109,13 +110,26 @@ def _compile(
         entry = store.load_entry(cache_dir, key)
     except store.CorruptEntry:
         entry, corrupt = None, 1
+    source_name = os.path.basename(call.source)
     if entry is not None and _restore(entry, call):
-        count_call(config, key, {"c_requests": 1, "c_hits": 1, "corrupt": corrupt})
+        count_call(
+            config,
+            key,
+            {
+                "c_requests": 1,
+                "c_hits": 1,
+                "corrupt": corrupt,
+                "c_time_saved_ms": entry.compile_ms,
+            },
+        )
+        crate_times.add(cache_dir, source_name, hits=1, saved_ms=entry.compile_ms)
         finish("hit")
         return 0
 
+    compile_started = time.perf_counter()  # the preprocessing above runs on a hit too
     exit_code, stdout, stderr = run_rustc_streaming(compiler, args)
     ran.exit_code = exit_code
+    compile_ms = round((time.perf_counter() - compile_started) * 1000)
     if exit_code != 0:
         count_call(config, key, {"c_requests": 1, "c_compile_failed": 1, "corrupt": corrupt})
         finish("compile_failed", f"compiler exited {exit_code}")
@@ -130,12 +144,15 @@ def _compile(
         )
         finish("miss", f"not stored: {reason}")
         return 0
-    added_bytes, added_files = store.save_entry(
-        cache_dir, key, store.Entry(outputs, stdout, stderr)
+    added = store.save_entry(
+        cache_dir,
+        key,
+        store.Entry(outputs, stdout, stderr, compile_ms),
+        compression_level=config.compression_level,
     )
     from buildcache.cache.journal import record_inputs
 
-    record_inputs(cache_dir, os.path.basename(call.source), key, inputs, [], [])
+    record_inputs(cache_dir, source_name, key, inputs, [], [])
     values = count_call(
         config,
         key,
@@ -143,10 +160,12 @@ def _compile(
             "c_requests": 1,
             "c_misses": 1,
             "corrupt": corrupt,
-            "bytes": added_bytes,
-            "files": added_files,
+            "bytes": added.bytes,
+            "files": added.files,
+            "compression_saved": added.compression_saved,
         },
     )
+    crate_times.add(cache_dir, source_name, misses=1, compile_ms=compile_ms)
     if values is not None:
         from buildcache.cache.eviction import clean_after_store
 
