@@ -112,6 +112,7 @@ def test_a_cap_larger_than_the_disk_warns(tmp_path: Path) -> None:
 
 def test_a_cache_over_its_cap_warns(tmp_path: Path) -> None:
     config = config_for(tmp_path, BUILDCACHE_MAX_SIZE="1G")
+    os.makedirs(config.cache_dir, exist_ok=True)  # the wrapper creates it before counting
     counters.update_shard(config.cache_dir, "0", {"bytes": 2 << 30})
     result = check_size_cap(config)
     assert result.status is Status.WARN and "buildcache trim" in str(result.fix)
