@@ -94,6 +94,9 @@ ANSIBLE_CORE_SPEC ?= ansible-core>=2.15,<2.19
 # The `remote` extra of pyproject.toml (the storage helper's clients), which the
 # role installs with buildcache: kept in step by tests/test_remote_packaging.py.
 REMOTE_EXTRA_SPEC ?= redis>=4.2 urllib3>=1.26
+# Wheels a target's Python needs although this machine's does not: redis-py requires
+# async-timeout below Python 3.11.3, and Debian 12's python3 (the image's) is 3.11.2.
+WHEELHOUSE_MARKER_DEPS ?= async-timeout>=4.0.3
 PROVISION_ARGS ?=
 
 wheelhouse: $(WHEELHOUSE)/.built
@@ -104,7 +107,7 @@ $(WHEELHOUSE)/.built: pyproject.toml $(shell find buildcache -name '*.py')
 	mkdir -p $(WHEELHOUSE)
 	rm -f $(WHEELHOUSE)/buildcache-*.whl
 	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) '$(ANSIBLE_CORE_SPEC)'
-	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) $(foreach spec,$(REMOTE_EXTRA_SPEC),'$(spec)')
+	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) $(foreach spec,$(REMOTE_EXTRA_SPEC) $(WHEELHOUSE_MARKER_DEPS),'$(spec)')
 	$(PROVISION_PYTHON) -m pip wheel --quiet --prefer-binary --wheel-dir $(WHEELHOUSE) .
 	touch $@
 
