@@ -96,12 +96,17 @@ PROVISION_ARGS ?=
 
 wheelhouse: $(WHEELHOUSE)/.built
 
+# Dependencies behind an environment marker that holds in the containers but
+# maybe not here: pip evaluates markers against the interpreter that downloads.
+# redis needs async-timeout on Python < 3.11.3, which Debian bookworm's 3.11.2 is.
+WHEELHOUSE_MARKER_DEPS = 'async-timeout>=4.0.3'
+
 # Built with the Python that will use it (wheels are per Python version).
 $(WHEELHOUSE)/.built: pyproject.toml $(shell find buildcache -name '*.py')
 	mkdir -p $(WHEELHOUSE)
 	rm -f $(WHEELHOUSE)/buildcache-*.whl
 	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) '$(ANSIBLE_CORE_SPEC)'
-	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) $(foreach spec,$(REMOTE_EXTRA_SPEC),'$(spec)')
+	$(PROVISION_PYTHON) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) $(foreach spec,$(REMOTE_EXTRA_SPEC),'$(spec)') $(WHEELHOUSE_MARKER_DEPS)
 	$(PROVISION_PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) .
 	touch $@
 

@@ -201,7 +201,9 @@ def test_remote_settings_reach_only_the_user_and_never_the_output(root_box) -> N
     assert "BUILDCACHE_REMOTE_READ_ONLY = 1" in text
 
     # dev's buildcache, with no BUILDCACHE_* in its environment, reads all of it...
-    shown = json.loads(root_box.check("env -i HOME=/home/dev /usr/local/bin/buildcache config --json", user="dev"))
+    shown = json.loads(
+        root_box.check("env -i HOME=/home/dev /usr/local/bin/buildcache config --json", user="dev")
+    )
     printed = json.dumps(shown)
     assert REMOTE_PASSWORD not in printed and SIGNING_KEY not in printed, printed
     assert "cache.internal" in printed and "dav.example" in printed, printed
