@@ -77,3 +77,19 @@ def test_durations_read_like_a_person_would_say_them(milliseconds: int, text: st
     from buildcache.reports.cache_summary import format_duration
 
     assert format_duration(milliseconds) == text
+
+
+def test_remote_hits_per_tier_are_keyed_by_redacted_url() -> None:
+    from buildcache.cache import counters
+    from buildcache.reports.cache_summary import tier_hits
+
+    totals = dict.fromkeys(counters.ALL_COUNTERS, 0)
+    totals.update(remote_tier1_hits=3, remote_tier2_hits=5, remote_tier3_hits=1)
+    remotes = ("redis://:secret@near:6379/0", "https://user:token@far/bc/")
+    assert tier_hits(totals, remotes) == {
+        "redis://***@near:6379/0": {"hits": 3},
+        "https://***@far/bc/": {"hits": 5},
+        "tier 3 (not configured now)": {"hits": 1},
+    }
+    many = tuple(f"redis://host{n}:6379/0" for n in range(1, 7))
+    assert list(tier_hits(totals, many))[-1] == "redis://host4:6379/0 (and tiers 5-6)"

@@ -52,7 +52,13 @@ EVENT_COUNTERS = (
     "remote_upload_errors",  # uploads that failed or were skipped
     "remote_wait_ms",  # time wrappers spent waiting on the helper
     "c_time_saved_ms",
+    # Remote hits per tier, by position in BUILDCACHE_REMOTE (the tier that served the
+    # entry). Fixed names keep the stats files' fixed format; a fifth tier and later
+    # count in the last one (stats says so).
+    *(f"remote_tier{number}_hits" for number in range(1, 5)),
 )
+# How many tiers get their own hit counter (the remote_tierN_hits above).
+COUNTED_TIERS = 4
 SIZE_COUNTERS = ("bytes", "files", "compression_saved")
 ALL_COUNTERS = EVENT_COUNTERS + SIZE_COUNTERS
 

@@ -82,9 +82,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'Time saved (compiles not run)':<36} {saved[0]:>10} {saved[1]:>10}")
     remote = summary["remote"]
     assert isinstance(remote, dict)
-    if config.remotes or any(remote.values()):
+    tiers = remote.pop("tiers")
+    assert isinstance(tiers, dict)
+    if config.remotes or any(remote.values()) or tiers:
         for key, label in REMOTE_LABELS:
             print(f"{label:<36} {remote[key]:>10}")
+            if key == "hits":
+                for url, counts in tiers.items():
+                    print(f"{'    from ' + url:<36} {counts['hits']:>10}")
         down, up = format_size(remote["bytes_down"]), format_size(remote["bytes_up"])
         print(f"{'Remote bytes down / up':<36} {down:>10} / {up}")
         print(f"{'Time waiting on remotes':<36} {remote['wait_ms'] / 1000:>9.1f}s")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from buildcache.doctor import cache_checks, cargo_checks, install_checks
+from buildcache.doctor import cache_checks, cargo_checks, install_checks, remote_checks
 from buildcache.doctor.model import CheckResult, Setup
 
 
@@ -17,6 +17,7 @@ def run_checks(setup: Setup) -> list[CheckResult]:
     if config is not None:
         results.append(cache_checks.check_cache_dir(config))
         results.append(cache_checks.check_size_cap(config))
+        results.extend(remote_checks.check_remotes(config, setup.environ))
     results.append(cargo_checks.check_target_dir(setup))
     results.append(install_checks.check_cleanup_job(setup))
     return results

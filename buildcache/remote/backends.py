@@ -4,7 +4,7 @@
   AUTH from the URL's userinfo, the database from its path.
 - http://, https://   -> urllib3: a thread-safe pool of keep-alive connections; plain
   GET / PUT on `<url>/<name>` (nginx WebDAV, bazel-remote's HTTP cache, any server
-  that accepts PUT), basic auth from the URL's userinfo.
+  that accepts PUT), basic auth from the URL's userinfo. DELETE only for doctor's probe.
 
 Each get returns the bytes or None (a miss); anything else raises. No retries: the
 wrapper's deadline is short and a failing tier is skipped (helper.py, breaker.py).
@@ -26,6 +26,8 @@ class Backend(Protocol):
     def get(self, name: str) -> bytes | None: ...
 
     def put(self, name: str, value: bytes) -> None: ...
+
+    def delete(self, name: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -53,6 +55,9 @@ class RedisBackend:
 
     def put(self, name: str, value: bytes) -> None:
         self._client.set(REDIS_PREFIX + name, value)
+
+    def delete(self, name: str) -> None:
+        self._client.delete(REDIS_PREFIX + name)
 
     def close(self) -> None:
         self._client.close()
@@ -97,6 +102,11 @@ class HttpBackend:
         )
         if response.status not in (200, 201, 204):
             raise OSError(f"PUT answered HTTP {response.status}")
+
+    def delete(self, name: str) -> None:
+        response = self._pool.request("DELETE", self._base + name)
+        if response.status not in (200, 202, 204, 404):
+            raise OSError(f"DELETE answered HTTP {response.status}")
 
     def close(self) -> None:
         self._pool.clear()

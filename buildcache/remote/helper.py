@@ -86,6 +86,9 @@ class BrokenBackend:
     def put(self, name: str, value: bytes) -> None:
         raise OSError(self._error)
 
+    def delete(self, name: str) -> None:
+        raise OSError(self._error)
+
     def close(self) -> None:
         pass
 

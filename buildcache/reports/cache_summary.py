@@ -52,18 +52,43 @@ def summarize_cache(config: Config) -> dict[str, object]:
         "c_cxx": c_family_summary(totals),
         "local_hits": totals["hits"] - totals["remote_hits"],
         "remote_hits": totals["remote_hits"],
-        "remote": remote_summary(totals),
+        "remote": remote_summary(totals, config.remotes),
     }
     return summary
 
 
-def remote_summary(totals: dict[str, int]) -> dict[str, int]:
-    """`remote` in `stats --json`: the remote tiers' counters without their prefix."""
-    return {
+def remote_summary(totals: dict[str, int], remotes: tuple[str, ...] = ()) -> dict[str, object]:
+    """`remote` in `stats --json`: the remote tiers' counters without their prefix, and
+    `tiers`: hits per tier, keyed by the tier's redacted URL."""
+    summary: dict[str, object] = {
         name[len("remote_") :]: totals[name]
         for name in counters.EVENT_COUNTERS
-        if name.startswith("remote_")
+        if name.startswith("remote_") and not name.startswith("remote_tier")
     }
+    summary["tiers"] = tier_hits(totals, remotes)
+    return summary
+
+
+def tier_hits(totals: dict[str, int], remotes: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """{redacted URL: {"hits": n}} in BUILDCACHE_REMOTE's order. Hits are counted by
+    position, so they are shown under the URLs configured now; a position no longer
+    configured that still holds hits shows as `tier N (not configured now)`, and the last
+    counted position also holds the hits of any tier after it."""
+    from buildcache.remote.urls import redact
+
+    tiers: dict[str, dict[str, int]] = {}
+    for number in range(1, counters.COUNTED_TIERS + 1):
+        hits = totals[f"remote_tier{number}_hits"]
+        if number <= len(remotes):
+            label = redact(remotes[number - 1])
+            if number == counters.COUNTED_TIERS and len(remotes) > number:
+                label += f" (and tiers {number + 1}-{len(remotes)})"
+        elif hits:
+            label = f"tier {number} (not configured now)"
+        else:
+            continue
+        tiers[label] = {"hits": hits}
+    return tiers
 
 
 def compression_summary(totals: dict[str, int]) -> dict[str, object]:

@@ -60,6 +60,7 @@ class RemoteTier:
         self.counts: dict[str, int] = {}
         self.usable = True
         self.remote_candidates: list[store.Candidate] = []
+        self.last_tier = 0  # which tier (position) served the last remote value
 
     def _count(self, name: str, amount: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + amount
@@ -93,6 +94,8 @@ class RemoteTier:
         if reply.get("status") != "hit" or not isinstance(data, bytes):
             return None
         self._count("remote_bytes_down", len(data))
+        tier = reply.get("tier")
+        self.last_tier = tier if isinstance(tier, int) and tier >= 0 else 0
         try:
             return open_value(self.config.signing_key, name, data)
         except Rejected:
@@ -113,10 +116,12 @@ class RemoteTier:
         with other names would overwrite other crates' outputs in the out dir."""
         cache_dir = self.config.cache_dir
         candidate = None
+        served_by = 0
         if result_key is None:
             data = self._get(base_key + ".manifest")
             if data is None:
                 return None
+            served_by = self.last_tier
             try:
                 self.remote_candidates = decode_manifest(data)
             except store.CorruptEntry:
@@ -136,6 +141,7 @@ class RemoteTier:
             data = self._get(result_key + ".entry")
             if data is None:
                 return None
+            served_by = self.last_tier  # the tier of the entry, if it was not local
             try:
                 entry = store.Entry.decode(data)
                 if sorted(name for name, _, _ in entry.outputs) != sorted(expected_outputs):
@@ -152,6 +158,7 @@ class RemoteTier:
             added = store.add_to_manifest(cache_dir, base_key, candidate)
             self._add_to_shard(base_key, result_key, added)
         self._count("remote_hits")
+        self._count(f"remote_tier{min(served_by + 1, counters.COUNTED_TIERS)}_hits")
         return result_key, entry
 
     def _add_to_shard(self, base_key: str, result_key: str, added: tuple[int, int]) -> None:

@@ -142,6 +142,7 @@ def test_a_second_runner_builds_entirely_from_the_remote_then_locally(
     assert (stats["hits"], stats["misses"], stats["remote_hits"]) == (compiles, 0, compiles)
     remote = stats["remote"]
     assert remote["bytes_down"] > 0 and remote["errors"] == remote["corrupt"] == 0  # type: ignore[index]
+    assert remote["tiers"] == {redis_server.url: {"hits": compiles}}  # type: ignore[index]
 
     # The remote hits were written back: the next cold build is all local.
     assert build_and_run(checkout, second, tmp_path / "target-3") == expected
@@ -151,6 +152,30 @@ def test_a_second_runner_builds_entirely_from_the_remote_then_locally(
         compiles,
         compiles,
     )
+
+
+def test_hits_are_counted_per_tier_and_backfill_the_earlier_tier(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    """Tiers "near far": near is empty, far was filled by another runner. Every hit comes
+    from far, counted under far's URL, and is written back to near as well."""
+    expected = reference_output(workspace, tmp_path)
+    _, first = fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
+    compiles = int(first["misses"])  # type: ignore[call-overload]
+    near = RedisServer(tmp_path / "redis-near")
+    try:
+        second = runner(tmp_path, "second", runtime_dir, f"{near.url} {redis_server.url}")
+        assert build_and_run(workspace, second, tmp_path / "target-2") == expected
+        stop_helpers(second)
+        stats = cache_stats(second)
+        assert stats["remote_hits"] == compiles
+        tiers = stats["remote"]["tiers"]  # type: ignore[index]
+        assert tiers == {near.url: {"hits": 0}, redis_server.url: {"hits": compiles}}, tiers
+        assert len(near.stored_keys()) == 2 * compiles  # backfilled: an entry and a manifest each
+        table = buildcache("stats", env=second, check=True).stdout
+        assert f"from {redis_server.url}" in table and f"from {near.url}" in table, table
+    finally:
+        near.stop()
 
 
 def test_an_http_tier_serves_a_second_runner(

@@ -38,9 +38,12 @@ HONOURED_KEYS = frozenset(
     }
 )
 # Keys that change nothing in the container: names, editor settings, ports a tool
-# forwards, when a tool stops the container or how long it waits before attaching.
+# forwards, when a tool stops the container or how long it waits before attaching;
+# `secrets` only names the Codespaces secrets a creation form prompts for (their values
+# reach the container through the Codespace's environment, not through this file).
 INERT_KEYS = frozenset(
     {
+        "secrets",
         "$schema",
         "name",
         "customizations",

@@ -52,3 +52,12 @@ def test_its_lifecycle_command_starts_what_the_entrypoint_would_and_runs_doctor(
     assert command.startswith("buildcache-container-init")
     assert "/usr/local/bin/buildcache-container-init" in image["Entrypoint"]
     assert "buildcache doctor" in command
+
+
+def test_a_codespace_reads_the_teams_remote_cache_read_only(config) -> None:  # type: ignore[no-untyped-def]
+    """Read-only is set here; the URL and key are Codespaces secrets, never in the file."""
+    assert config["remoteEnv"]["BUILDCACHE_REMOTE_READ_ONLY"] == "1"
+    assert set(config["secrets"]) == {"BUILDCACHE_REMOTE", "BUILDCACHE_REMOTE_SIGNING_KEY"}
+    for where in ("remoteEnv", "containerEnv"):
+        assert "BUILDCACHE_REMOTE" not in config.get(where, {})
+        assert "BUILDCACHE_REMOTE_SIGNING_KEY" not in config.get(where, {})

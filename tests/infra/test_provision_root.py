@@ -159,3 +159,57 @@ def test_a_wrong_variable_fails_early_and_names_it(root_box) -> None:  # type: i
         assert run.exit_code != 0, run.output
         assert name in run.output, run.output
         assert "PLAY RECAP" in run.output and "failed=1" in run.output
+
+
+REMOTE_PASSWORD = "pw-never-printed-4711"
+SIGNING_KEY = "signing-key-never-printed-0123456789"
+REMOTE_VARS = f"""\
+buildcache_remote:
+  - redis://:{REMOTE_PASSWORD}@cache.internal:6379/0
+  - https://dav.example/bc/
+buildcache_remote_read_only: true
+buildcache_remote_timeout: "1.5"
+buildcache_remote_signing_key: {SIGNING_KEY}
+""".encode()
+
+
+def test_remote_settings_reach_only_the_user_and_never_the_output(root_box) -> None:  # type: ignore[no-untyped-def]
+    """Root provisions the machine for `dev` with a remote tier and a signing key: dev's
+    buildcache reads them, other accounts cannot, and no run prints a secret, even with
+    --diff -v. Last in this module: it hands the machine to dev."""
+    root_box.check("useradd --create-home --shell /bin/bash dev && useradd --create-home other")
+    root_box.put("/tmp", tar_of({"remote-vars.yml": REMOTE_VARS}))
+    args = "--diff -v -e @/tmp/remote-vars.yml -e provision_user=dev"
+    runs = []
+    for attempt in ("first", "second"):
+        run = root_box.exec(f"make -C /src provision PROVISION_ARGS='{args}'")
+        assert run.exit_code == 0, f"{attempt} provision with a remote failed:\n{run.output}"
+        runs.append(run.output)
+    for output in runs:
+        assert REMOTE_PASSWORD not in output
+        assert SIGNING_KEY not in output
+    assert recap_changed(runs[1]) == 0, runs[1]
+
+    host = root_box.testinfra_host()
+    conf = host.file("/etc/buildcache.conf")
+    assert (conf.user, conf.group, conf.mode) == ("root", "dev", 0o640)
+    key_file = host.file("/etc/buildcache-remote-signing.key")
+    assert (key_file.user, key_file.group, key_file.mode) == ("root", "dev", 0o640)
+    assert key_file.content_string == SIGNING_KEY
+    text = conf.content_string
+    assert SIGNING_KEY not in text  # the key has its own file
+    assert "BUILDCACHE_REMOTE_SIGNING_KEY_FILE = /etc/buildcache-remote-signing.key" in text
+    assert "BUILDCACHE_REMOTE_READ_ONLY = 1" in text
+
+    # dev's buildcache, with no BUILDCACHE_* in its environment, reads all of it...
+    shown = json.loads(
+        root_box.check("env -i HOME=/home/dev /usr/local/bin/buildcache config --json", user="dev")
+    )
+    printed = json.dumps(shown)
+    assert REMOTE_PASSWORD not in printed and SIGNING_KEY not in printed, printed
+    assert "cache.internal" in printed and "dav.example" in printed, printed
+    table = root_box.check("env -i HOME=/home/dev /usr/local/bin/buildcache config", user="dev")
+    assert REMOTE_PASSWORD not in table and SIGNING_KEY not in table, table
+    # ...and another account can read neither file.
+    for path in ("/etc/buildcache.conf", "/etc/buildcache-remote-signing.key"):
+        assert root_box.exec(f"cat {path}", user="other").exit_code != 0, path
