@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where scenarios are built, one subdirectory per seed (default: a new temp dir)",
     )
     parser.add_argument("--keep", action="store_true", help="keep passing scenarios' dirs too")
+    parser.add_argument(
+        "--end-with-clean",
+        action="store_true",
+        help="add a last step rebuilding checkout a from a cleaned target dir (CI does)",
+    )
     parser.add_argument("--quiet", action="store_true", help="one line per scenario, no steps")
     parser.add_argument("--plan", action="store_true", help="print the steps, build nothing")
     parser.add_argument(
@@ -87,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     def one(seed: int) -> None:
         scenario_dir = workdir / f"seed-{seed}"
         shutil.rmtree(scenario_dir, ignore_errors=True)
-        result = run_scenario(seed, args.steps, scenario_dir, log, args.skip)
+        result = run_scenario(
+            seed, args.steps, scenario_dir, log, args.skip, end_with_clean=args.end_with_clean
+        )
         results.append(result)
         verdict = f"DIFFERS at step {result.failure.step}" if result.failure else "same"
         print(

@@ -264,11 +264,15 @@ EDITS = (
 KINDS = tuple(edit.__name__ for edit, _ in EDITS)
 
 
-def plan(spec: Spec, steps: int, skip: frozenset[str] = frozenset()) -> list[Step]:
+def plan(
+    spec: Spec, steps: int, skip: frozenset[str] = frozenset(), *, end_with_clean: bool = False
+) -> list[Step]:
     """The first `steps` steps of this seed's scenario; the first one builds the initial tree.
 
     `skip` leaves some kinds of edits out, e.g. to look past a known bug that the
-    skipped edits trigger; it changes the whole sequence."""
+    skipped edits trigger; it changes the whole sequence. `end_with_clean` adds a last
+    step that rebuilds checkout a from a cleaned target dir: every crate is then looked
+    up in the cache, so a scenario cannot pass without serving (and checking) hits."""
     unknown = skip - set(KINDS)
     if unknown:
         raise ValueError(f"unknown step kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
@@ -284,7 +288,10 @@ def plan(spec: Spec, steps: int, skip: frozenset[str] = frozenset()) -> list[Ste
             continue
         apply(state, step)
         planned.append(step)
-    return planned[:steps]
+    planned = planned[:steps]
+    if end_with_clean:
+        planned.append(Step("clean", clean="cargo clean", builds=("a",)))
+    return planned
 
 
 def files_changed(spec: Spec, step: Step) -> list[str]:

@@ -64,7 +64,11 @@ class Failure:
     @property
     def reproduce(self) -> str:
         skip = "".join(f" --skip {kind}" for kind in sorted(self.skip))
-        return f"python -m tests.differential --seed {self.seed} --steps {self.step + 1}{skip}"
+        steps = min(self.step + 1, len(self.steps))
+        clean = ""
+        if self.step == len(self.steps) - 1 and self.steps[-1].kind == "clean":
+            steps, clean = self.step, " --end-with-clean"  # the step CI appends
+        return f"python -m tests.differential --seed {self.seed} --steps {steps}{skip}{clean}"
 
     def summary(self) -> str:
         step = self.steps[self.step]

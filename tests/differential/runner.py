@@ -87,11 +87,13 @@ class Scenario:
         workdir: Path,
         log: Log = print,
         skip: frozenset[str] = frozenset(),
+        *,
+        end_with_clean: bool = False,
     ) -> None:
         self.seed = seed
         self.skip = skip
         self.spec: Spec = generate(seed)
-        self.steps = edits.plan(self.spec, steps, skip)
+        self.steps = edits.plan(self.spec, steps, skip, end_with_clean=end_with_clean)
         self.state: State = edits.initial_state(self.spec)
         self.workdir = workdir
         self.log = log
@@ -385,6 +387,12 @@ class Scenario:
 
 
 def run_scenario(
-    seed: int, steps: int, workdir: Path, log: Log = print, skip: frozenset[str] = frozenset()
+    seed: int,
+    steps: int,
+    workdir: Path,
+    log: Log = print,
+    skip: frozenset[str] = frozenset(),
+    *,
+    end_with_clean: bool = False,
 ) -> ScenarioResult:
-    return Scenario(seed, steps, workdir, log, skip).run()
+    return Scenario(seed, steps, workdir, log, skip, end_with_clean=end_with_clean).run()
