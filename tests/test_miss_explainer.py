@@ -55,6 +55,17 @@ def test_each_kind_of_input_is_named() -> None:
     }
 
 
+def test_a_c_object_names_its_compiler_and_its_preprocessed_source() -> None:
+    def c_record(plan: str, text: str) -> dict[str, object]:
+        inputs = {"driver_plan": plan, "preprocessed": text, "source": "x.c", "cwd": "/w"}
+        return {"time": 1.0, "key": "k", "inputs": inputs, "files": [], "env_deps": []}
+
+    assert differences(c_record("gcc-12 cc1 abc", "t1"), c_record("gcc-12 cc1 abc", "t1")) == []
+    found = differences(c_record("gcc-12 cc1 abc", "t1"), c_record("gcc-13 cc1 def", "t2"))
+    assert [item["kind"] for item in found] == ["compiler", "source"]
+    assert "x.c after preprocessing" in str(found[1]["name"])
+
+
 def test_explain_compares_with_the_nearest_earlier_record(tmp_path: Path) -> None:
     cache = str(tmp_path)
     record_inputs(cache, "foo", "k1", {**INPUTS, "rustc": "old"}, [("src/lib.rs", "a")], [])

@@ -111,7 +111,7 @@ def differences(old: Record, new: Record) -> list[Difference]:
 def _c_family_differences(old: dict[str, object], new: dict[str, object]) -> list[Difference]:
     """The inputs only a C/C++ object compile has (c_family/compile.py)."""
     found: list[Difference] = []
-    if old.get("compiler") != new.get("compiler"):
+    if old.get("driver_plan") != new.get("driver_plan"):  # the programs it runs, by content
         found.append({"kind": "compiler", "name": "C/C++ compiler", "change": "changed"})
     if old.get("preprocessed") != new.get("preprocessed"):
         name = f"{new.get('source')} after preprocessing (the source or a header it includes)"

@@ -19,7 +19,6 @@ import time
 
 from buildcache.cache import crate_times, store
 from buildcache.cache.digests import sha256, text_digest
-from buildcache.cache.file_digests import content_digest
 from buildcache.wrapper.c_family.arguments import CCall, parse_c_args
 from buildcache.wrapper.c_family.driver import driver_plan
 from buildcache.wrapper.c_family.preprocess import (
@@ -31,7 +30,6 @@ from buildcache.wrapper.c_family.preprocess import (
 from buildcache.wrapper.counting import count_call
 from buildcache.wrapper.messages import write_stream
 from buildcache.wrapper.rustc_args import NotCacheable
-from buildcache.wrapper.rustc_identity import locate_executable
 from buildcache.wrapper.rustc_process import exec_rustc, run_rustc_streaming
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
@@ -41,7 +39,7 @@ if TYPE_CHECKING:
     from buildcache.config import Config
     from buildcache.wrapper.run import RustcRan
 
-KEY_FORMAT = "buildcache-c-key-v1"
+KEY_FORMAT = "buildcache-c-key-v2"
 # What gcc and clang read from the environment that can change an object or the
 # diagnostics replayed with it (include paths, the date, the driver's search, the
 # message language).
@@ -102,7 +100,7 @@ def _compile(
     entered = files_entered(text)
     check_no_precompiled_headers(entered, call.include_dirs)
     preprocessed = sha256(text).hexdigest()
-    inputs = _key_inputs(call, compiler, preprocessed, plan, cache_dir)
+    inputs = _key_inputs(call, preprocessed, plan)
     key = text_digest(*(f"{name}={value!r}" for name, value in inputs.items()))
 
     corrupt = 0
@@ -174,16 +172,12 @@ def _compile(
     return 0
 
 
-def _key_inputs(
-    call: CCall, compiler: str, preprocessed: str, plan: str, cache_dir: str
-) -> dict[str, object]:
-    """Everything the object can depend on. The compiler is keyed by the bytes of the
-    program its name resolves to and by the driver's plan (driver.py): what it runs
-    (cc1, as, clang -cc1, each by content) with which expanded options."""
-    program = os.path.realpath(locate_executable(compiler, os.environ.get("PATH", os.defpath)))
+def _key_inputs(call: CCall, preprocessed: str, plan: str) -> dict[str, object]:
+    """Everything the object can depend on. The compiler is keyed by the driver's plan
+    (driver.py): the program its name resolves to and what it runs (cc1, as,
+    clang -cc1), each by content, with which expanded options."""
     return {
         "format": KEY_FORMAT,
-        "compiler": f"{program} {content_digest(cache_dir, program)}",
         "driver_plan": plan,
         "args": call.args,
         "cwd": os.getcwd(),
