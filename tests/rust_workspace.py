@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from buildcache.cache.staging import wait_for_all_stores
+
 # Every crate of the default workspace, by the name cargo passes as --crate-name.
 CRATES = ("core_lib", "hello_derive", "gen_lib", "where_am_i", "app")
 
@@ -176,13 +178,12 @@ class Workspace:
         self, *args: str, env: dict[str, str] | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run cargo in the workspace; fails the test with cargo's output if it fails."""
+        full_env = {**os.environ, **(env or {})}
         result = subprocess.run(
-            ["cargo", *args],
-            cwd=self.root,
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
+            ["cargo", *args], cwd=self.root, env=full_env, capture_output=True, text=True
         )
+        if full_env.get("BUILDCACHE_DIR"):  # the last misses may still be storing
+            wait_for_all_stores(full_env["BUILDCACHE_DIR"])
         if check and result.returncode != 0:
             raise AssertionError(
                 f"cargo {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"

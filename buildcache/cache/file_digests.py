@@ -92,6 +92,21 @@ def remember_output(cache_dir: str, path: str, data: bytes | memoryview) -> None
     _remember(cache_dir, name, sha256(data).hexdigest(), info, written_by_us=True)
 
 
+def remember_output_file(cache_dir: str, path: str) -> str | None:
+    """remember_output for an output not read whole (a miss stored in the background):
+    hashed in chunks. Returns the digest, or None if the file moved while it was read."""
+    try:
+        info = os.stat(path)
+        digest = file_digest(path)
+        if _stamp(os.stat(path)) != _stamp(info):
+            return None
+    except OSError:
+        return None
+    name = text_digest("file", os.path.abspath(path), _stamp(info))
+    _remember(cache_dir, name, digest, info, written_by_us=True)
+    return digest
+
+
 def directory_digest(cache_dir: str, directory: str, *, suffix: str = "") -> str:
     """One digest of the names and contents of every regular file directly in directory
     whose name ends with suffix (what a library search path can hand the linker).

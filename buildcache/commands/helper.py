@@ -1,11 +1,14 @@
 """`buildcache helper status|stop`: the storage helpers of this user (remote tiers).
 
 A helper serves one cache dir and list of remotes; this user may have several. `stop`
-asks each to finish its queued uploads and exit, and waits until they have."""
+first waits for the misses of each helper's cache dir still being stored (they queue
+uploads when done: wrapper/detached_store.py), then asks each helper to finish its
+queued uploads and exit, and waits until they have."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
 # `stop` waits this long for a helper to finish its uploads (the helper's own drain
 # limit is 60 s) before saying it is still running.
@@ -21,13 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     import glob
     import json
-    import os
 
     from buildcache.remote.paths import runtime_dir
 
     directory = runtime_dir()
     results = []
     for socket_path in sorted(glob.glob(os.path.join(directory, "helper-*.sock"))):
+        if args.action == "stop":
+            _wait_for_stores(socket_path)
         reply = _ask(socket_path, {"op": "ping" if args.action == "status" else "stop"})
         result: dict[str, object] = {"socket": socket_path, "log": socket_path[:-5] + ".log"}
         if reply is None:
@@ -70,10 +74,18 @@ def _ask(socket_path: str, message: dict[str, object]) -> dict[str, object] | No
         return None
 
 
+def _wait_for_stores(socket_path: str) -> None:
+    from buildcache.cache.staging import wait_for_all_stores
+
+    reply = _ask(socket_path, {"op": "ping"})
+    cache_dir = reply.get("cache_dir") if reply else None
+    if isinstance(cache_dir, str) and os.path.isabs(cache_dir):
+        wait_for_all_stores(cache_dir)
+
+
 def _wait_until_exited(alive_lock: str) -> bool:
     """The helper holds an flock on its alive lock for its whole life."""
     import fcntl
-    import os
     import time
 
     deadline = time.monotonic() + STOP_WAIT_SECONDS

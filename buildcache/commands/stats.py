@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from buildcache.cache import counters
+    from buildcache.cache.staging import wait_for_all_stores
     from buildcache.reports.cache_summary import (
         format_duration,
         require_cache_dir,
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config()
 
     require_cache_dir(config)
+    wait_for_all_stores(config.cache_dir)  # a build's last misses may still be storing
     if args.zero:
         from buildcache.cache import crate_times
 

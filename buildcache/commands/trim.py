@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from buildcache.cache import counters
     from buildcache.cache.eviction import clean_shard
+    from buildcache.cache.staging import remove_stale
     from buildcache.config import load_config
     from buildcache.errors import FatalError
     from buildcache.reports.cache_summary import require_cache_dir
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     older_than = None
     if args.evict_older_than is not None:
         older_than = time.time() - args.evict_older_than * 86400
+    remove_stale(config.cache_dir)  # what killed background stores left behind
     before = counters.read_totals(config.cache_dir)
     share = max_bytes // len(counters.SHARDS)
     busy = []

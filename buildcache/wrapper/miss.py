@@ -17,8 +17,9 @@ import os
 import time
 
 from buildcache.cache import counters, store
-from buildcache.cache.file_digests import remember_output
+from buildcache.cache.file_digests import remember_output, remember_output_file
 from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, neutralize, parse_dep_info
+from buildcache.wrapper.detached_store import OutputChanged, Snapshot, take_snapshot
 from buildcache.wrapper.hit import ABSENT, digest_source
 from buildcache.wrapper.messages import json_bytes
 from buildcache.wrapper.rustc_args import RustcCall
@@ -137,14 +138,26 @@ def _check_cwd_unmoved(cwd: str) -> None:
 
 
 def collect_outputs(
-    call: RustcCall, described: Described, cache_dir: str
+    call: RustcCall, described: Described, cache_dir: str, snapshot: Snapshot | None = None
 ) -> list[tuple[str, int, bytes]]:
-    """rustc's outputs, read whole, with the dep-info made independent of the out dir."""
+    """rustc's outputs, read whole (from the snapshot when the store runs detached),
+    with the dep-info made independent of the out dir."""
     out_dir = call.out_dir
     outputs = []
     expected = call.output_names()
-    _check_no_unknown_outputs(call, expected)
+    if snapshot is None:
+        check_no_unknown_outputs(call, expected)
     for name in expected:
+        if name == call.dep_info_name:
+            data = neutralize(described.dep_text, out_dir).encode("utf-8", "surrogateescape")
+            outputs.append((name, 0o644, data))
+            continue
+        if snapshot is not None:
+            try:
+                outputs.append((name, snapshot.mode(name), snapshot.read(name)))
+            except (OSError, OutputChanged) as error:
+                raise NotStorable(f"snapshot of {name}: {error}") from None
+            continue
         path = os.path.join(out_dir, name)
         try:
             with open(path, "rb") as handle:
@@ -152,12 +165,30 @@ def collect_outputs(
             mode = os.stat(path).st_mode & 0o777
         except FileNotFoundError:
             raise NotStorable(f"rustc did not write {name}") from None
-        if name == call.dep_info_name:
-            data = neutralize(described.dep_text, out_dir).encode("utf-8", "surrogateescape")
-        else:
-            remember_output(cache_dir, path, data)
+        remember_output(cache_dir, path, data)
         outputs.append((name, mode, data))
     return outputs
+
+
+def snapshot_outputs(call: RustcCall, cache_dir: str, base_key: str) -> Snapshot | None:
+    """A copy of the outputs for a detached store (detached_store.py), with their
+    digests remembered for the dependents cargo starts next; None: store at once."""
+    expected = call.output_names()
+    check_no_unknown_outputs(call, expected)
+    for name in expected:
+        if not os.path.isfile(os.path.join(call.out_dir, name)):
+            raise NotStorable(f"rustc did not write {name}")
+    names = [name for name in expected if name != call.dep_info_name]
+    snapshot = take_snapshot(cache_dir, call.out_dir, names, base_key)
+    if snapshot is None:
+        return None
+    for name in names:
+        digest = remember_output_file(cache_dir, os.path.join(call.out_dir, name))
+        if digest is None:
+            snapshot.discard()
+            return None
+        snapshot.digests[name] = digest
+    return snapshot
 
 
 def make_entry(
@@ -182,6 +213,7 @@ def store_result(
     stderr: bytes,
     *,
     compile_ms: int,
+    snapshot: Snapshot | None = None,
 ) -> tuple[str, store.Added]:
     """Store a successful compile; returns (result key, what it added to the key's
     shard). The manifest's bytes are counted in its own shard."""
@@ -190,7 +222,7 @@ def store_result(
 
     cache_dir = config.cache_dir
     key = result_digest(base_key, described.files, described.env)
-    outputs = collect_outputs(call, described, cache_dir)
+    outputs = collect_outputs(call, described, cache_dir, snapshot)
     entry = make_entry(call, outputs, stdout, stderr, compile_ms=compile_ms)
     added = store.save_entry(cache_dir, key, entry, compression_level=config.compression_level)
     candidate = (described.files, described.env, key)
@@ -211,7 +243,7 @@ def store_result(
     return key, added
 
 
-def _check_no_unknown_outputs(call: RustcCall, expected: list[str]) -> None:
+def check_no_unknown_outputs(call: RustcCall, expected: list[str]) -> None:
     """Refuse to store when rustc wrote a file of this crate that we would not restore."""
     if not call.extra_filename:
         return  # without a unique stem we cannot tell this crate's files from others'

@@ -40,6 +40,8 @@ TYPE_CHECKING = False  # typing costs ~10 ms to import; mypy honours this spelli
 if TYPE_CHECKING:
     from typing import Callable
 
+    from buildcache.wrapper.detached_store import Snapshot
+    from buildcache.wrapper.miss import Described
     from buildcache.wrapper.remote_tier import RemoteTier
 
 
@@ -113,6 +115,7 @@ def _compile_with_cache(
     ran: RustcRan,
     finish: Callable[..., None],
 ) -> int:
+    from buildcache.cache.staging import wait_for_store
     from buildcache.wrapper.hit import find_result, restore
     from buildcache.wrapper.keys import base_inputs, inputs_digest
     from buildcache.wrapper.rustc_identity import rustc_identity
@@ -131,6 +134,13 @@ def _compile_with_cache(
     except store.CorruptEntry:
         candidates, corrupt = [], 1
     result_key = find_result(candidates, cwd, environ, memo)
+    if result_key is None and wait_for_store(cache_dir, base_key):
+        # An earlier miss of these arguments was still being stored: look again.
+        try:
+            candidates = store.load_manifest(cache_dir, base_key)
+        except store.CorruptEntry:
+            candidates, corrupt = [], corrupt + 1
+        result_key = find_result(candidates, cwd, environ, memo)
     if result_key is not None:
         try:
             entry = store.load_entry(cache_dir, result_key)
@@ -166,11 +176,12 @@ def _compile_with_cache(
             finish("hit", "remote")
             return 0
 
+    from buildcache.wrapper.detached_store import run_detached
     from buildcache.wrapper.miss import (
         NotStorable,
         compile_start_ns,
         describe_compile,
-        store_result,
+        snapshot_outputs,
     )
     from buildcache.wrapper.rustc_process import run_rustc_streaming
 
@@ -193,39 +204,103 @@ def _compile_with_cache(
         described = describe_compile(call, cwd, started_ns, memo)
         if inputs_digest(base_inputs(call, identity, environ, cache_dir, cwd)) != base_key:
             raise NotStorable("an extern crate or native input changed while rustc ran")
-        key, added = store_result(
-            config, call, inputs, base_key, described, stdout, stderr, compile_ms=compile_ms
-        )
+        snapshot = snapshot_outputs(call, cache_dir, base_key)
     except NotStorable as reason:
         deltas = {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt}
         count_call(config, base_key, _with_remote(remote, deltas))
         finish("miss", f"not stored: {reason}")
         return 0
-    if remote is not None:
-        _remote_upload(remote, base_key, key)
-    shard_values = count_call(
-        config,
-        key,
-        _with_remote(
-            remote,
-            {
-                "requests": 1,
-                "misses": 1,
-                "corrupt": corrupt,
-                "bytes": added.bytes,
-                "files": added.files,
-                "compression_saved": added.compression_saved,
-            },
-        ),
-    )
+    miss = {"requests": 1, "misses": 1, "corrupt": corrupt}
     crate_times.add(cache_dir, call.crate_name, misses=1, compile_ms=compile_ms)
-    if shard_values is not None:
-        from buildcache.cache.eviction import clean_after_store
-
-        clean_after_store(cache_dir, store.shard_of(key), shard_values["bytes"], config.max_bytes)
-    # What the cache added after rustc finished, for `make bench` and curious users.
-    finish("miss", f"store_ms={(time.perf_counter() - rustc_done) * 1000:.1f}")
+    storing = _Store(config, call, inputs, base_key, described, stdout, stderr, compile_ms)
+    if snapshot is not None:
+        counted = _with_remote(remote, miss)
+        if run_detached(snapshot, lambda: storing.run(snapshot, remote, {}, background=True)):
+            count_call(config, base_key, counted)
+            finish("miss", "stored in the background")
+            return 0
+    try:
+        why_not = storing.run(snapshot, remote, miss, background=False)
+    finally:
+        if snapshot is not None:
+            snapshot.discard()
+    if why_not:
+        finish("miss", f"not stored: {why_not}")
+    else:  # what the cache added after rustc finished, for curious users
+        finish("miss", f"store_ms={(time.perf_counter() - rustc_done) * 1000:.1f}")
     return 0
+
+
+class _Store:
+    """Storing a successful compile and counting what it added: in the wrapper, or in
+    the detached child that finishes it after the wrapper returned (detached_store.py),
+    which counts only what it adds to the counts the wrapper made."""
+
+    def __init__(
+        self,
+        config: Config,
+        call: RustcCall,
+        inputs: dict[str, object],
+        base_key: str,
+        described: Described,
+        stdout: bytes,
+        stderr: bytes,
+        compile_ms: int,
+    ) -> None:
+        self.config = config
+        self.call = call
+        self.inputs = inputs
+        self.base_key = base_key
+        self.described = described
+        self.stdout = stdout
+        self.stderr = stderr
+        self.compile_ms = compile_ms
+
+    def run(
+        self,
+        snapshot: Snapshot | None,
+        remote: RemoteTier | None,
+        deltas: dict[str, int],
+        *,
+        background: bool,
+    ) -> str:
+        """Store and count; the reason nothing was stored, or "" when it was."""
+        from buildcache.cache.eviction import clean_after_store
+        from buildcache.cache.file_digests import WRITTEN
+        from buildcache.wrapper.miss import NotStorable, store_result
+
+        config = self.config
+        if background:  # the wrapper counted these before the fork
+            WRITTEN[0] = WRITTEN[1] = 0
+            if remote is not None:
+                remote.counts = {}
+        try:
+            key, added = store_result(
+                config,
+                self.call,
+                self.inputs,
+                self.base_key,
+                self.described,
+                self.stdout,
+                self.stderr,
+                compile_ms=self.compile_ms,
+                snapshot=snapshot,
+            )
+        except NotStorable as reason:
+            count_call(config, self.base_key, _with_remote(remote, {**deltas, "not_stored": 1}))
+            return str(reason) or "not storable"
+        if remote is not None:
+            _remote_upload(remote, self.base_key, key)
+        added_counts = {
+            "bytes": added.bytes,
+            "files": added.files,
+            "compression_saved": added.compression_saved,
+        }
+        shard_values = count_call(config, key, _with_remote(remote, {**deltas, **added_counts}))
+        if shard_values is not None:
+            shard, size = store.shard_of(key), shard_values["bytes"]
+            clean_after_store(config.cache_dir, shard, size, config.max_bytes)
+        return ""
 
 
 def _remote_tier(config: Config) -> RemoteTier | None:

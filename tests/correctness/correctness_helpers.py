@@ -20,6 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from buildcache.cache.staging import wait_for_all_stores
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
@@ -97,7 +99,15 @@ def gated_build(
     finally:
         (gate / "go").write_text("")
         stdout, stderr = build.communicate(timeout=300)
+    wait_for_stores(env)
     return subprocess.CompletedProcess(build.args, build.returncode, stdout, stderr)
+
+
+def wait_for_stores(env: dict[str, str]) -> None:
+    """Let the build's last misses finish storing in the background, as `buildcache
+    stats` does, before a test looks into or copies the cache dir."""
+    if env.get("BUILDCACHE_DIR"):
+        wait_for_all_stores(env["BUILDCACHE_DIR"])
 
 
 def write_files(root: Path, files: dict[str, str]) -> None:
@@ -166,6 +176,8 @@ def cargo(
     result = subprocess.run(
         command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
     )
+    if cached:
+        wait_for_stores(env)
     if check and result.returncode != 0:
         how = "through buildcache" if cached else "without a wrapper"
         raise AssertionError(

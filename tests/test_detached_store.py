@@ -1,0 +1,218 @@
+"""The detached store (buildcache/wrapper/detached_store.py) and the staging area it
+shares with lookups (buildcache/cache/staging.py): snapshots that a later compile
+cannot change under the store, a child that leaves cargo's pipes alone, waiting for
+a store in flight, and the fallback to storing at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from buildcache.cache import staging
+from buildcache.cache.file_digests import remember_output_file
+from buildcache.wrapper.detached_store import OutputChanged, take_snapshot
+
+BASE_KEY = "ab" * 32
+
+
+def outputs(tmp_path: Path, **files: bytes) -> Path:
+    (tmp_path / "cache").mkdir(exist_ok=True)  # the wrapper claims it before it stores
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    return out
+
+
+def snapshot_of(cache: Path, out: Path, names: list[str]):  # type: ignore[no-untyped-def]
+    snapshot = take_snapshot(str(cache), str(out), names, BASE_KEY)
+    assert snapshot is not None
+    for name in names:
+        digest = remember_output_file(str(cache), str(out / name))
+        assert digest is not None
+        snapshot.digests[name] = digest
+    return snapshot
+
+
+def test_a_snapshot_keeps_what_rustc_wrote_when_the_output_is_replaced(tmp_path: Path) -> None:
+    out = outputs(tmp_path, **{"libx.rlib": b"first build"})
+    snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib"])
+    # The next compile of the crate writes a new file over the name (rustc, ld, lld)...
+    (out / "new").write_bytes(b"second build, other code")
+    os.replace(out / "new", out / "libx.rlib")
+    assert snapshot.read("libx.rlib") == b"first build"
+    # ...or, a tool that does, rewrites it in place.
+    with open(out / "libx.rlib", "r+b") as handle:
+        handle.write(b"SECOND")
+    assert snapshot.read("libx.rlib") == b"first build"
+    snapshot.discard()
+
+
+def test_a_snapshot_leaves_the_outputs_stamps_alone(tmp_path: Path) -> None:
+    """Dependents find the digest of an extern by its stamp, ctime included: neither
+    taking nor discarding a snapshot may move it (a hard link would)."""
+    out = outputs(tmp_path, **{"libx.rlib": b"data"})
+    before = (out / "libx.rlib").stat()
+    snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib"])
+    snapshot.discard()
+    after = (out / "libx.rlib").stat()
+    assert (after.st_ino, after.st_ctime_ns, after.st_nlink) == (
+        before.st_ino,
+        before.st_ctime_ns,
+        before.st_nlink,
+    )
+
+
+def test_a_copy_that_is_not_what_rustc_wrote_is_never_stored(tmp_path: Path) -> None:
+    out = outputs(tmp_path, **{"libx.rlib": b"first build"})
+    snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib"])
+    with open(Path(snapshot.directory) / "libx.rlib", "r+b") as handle:  # torn, damaged
+        handle.write(b"FIRST")
+    with pytest.raises(OutputChanged):
+        snapshot.read("libx.rlib")
+    snapshot.discard()
+
+
+def test_a_symlinked_output_is_not_snapshotted(tmp_path: Path) -> None:
+    out = outputs(tmp_path, **{"elsewhere": b"data"})
+    (out / "libx.rlib").symlink_to(out / "elsewhere")
+    assert take_snapshot(str(tmp_path / "cache"), str(out), ["libx.rlib"], BASE_KEY) is None
+    assert not os.listdir(staging.staging_dir(str(tmp_path / "cache")))
+
+
+def test_a_snapshot_across_filesystems(tmp_path: Path) -> None:
+    """The cache on another filesystem than the target dir (a devcontainer's volume)."""
+    other = Path("/dev/shm")
+    assert other.is_dir() and other.stat().st_dev != tmp_path.stat().st_dev
+    cache = other / f"buildcache-test-{os.getpid()}"
+    cache.mkdir()
+    try:
+        data = os.urandom(3 << 20)
+        out = outputs(tmp_path, **{"libx.rlib": data})
+        (out / "libx.rlib").chmod(0o755)
+        snapshot = snapshot_of(cache, out, ["libx.rlib"])
+        assert snapshot.read("libx.rlib") == data
+        assert snapshot.mode("libx.rlib") == 0o755
+        snapshot.discard()
+        assert not os.listdir(staging.staging_dir(str(cache)))  # nothing left behind
+    finally:
+        subprocess.run(["rm", "-rf", str(cache)], check=True)
+
+
+def test_one_store_per_key_at_a_time(tmp_path: Path) -> None:
+    out = outputs(tmp_path, **{"libx.rlib": b"data"})
+    first = take_snapshot(str(tmp_path / "cache"), str(out), ["libx.rlib"], BASE_KEY)
+    assert first is not None
+    assert take_snapshot(str(tmp_path / "cache"), str(out), ["libx.rlib"], BASE_KEY) is None
+    first.discard()
+    again = take_snapshot(str(tmp_path / "cache"), str(out), ["libx.rlib"], BASE_KEY)
+    assert again is not None
+    again.discard()
+    assert os.listdir(staging.staging_dir(str(tmp_path / "cache"))) == []
+
+
+CHILD_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from buildcache.wrapper.detached_store import run_detached, take_snapshot
+
+    cache, out, marker = sys.argv[1:4]
+    snapshot = take_snapshot(cache, out, ["libx.rlib"], "ab" * 32)
+    assert snapshot is not None
+    def job():
+        time.sleep(3)
+        Path(marker).write_text("stored")
+    assert run_detached(snapshot, job)
+    print("parent done", flush=True)
+    """
+)
+
+
+def test_the_child_leaves_cargos_pipes_and_holds_the_lock_until_done(tmp_path: Path) -> None:
+    out = outputs(tmp_path, **{"libx.rlib": b"data"})
+    cache, marker = tmp_path / "cache", tmp_path / "marker"
+    started = time.monotonic()
+    # capture_output waits for EOF on both pipes, as cargo does.
+    parent = subprocess.run(
+        [sys.executable, "-c", CHILD_SCRIPT, str(cache), str(out), str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    returned = time.monotonic() - started
+    assert parent.returncode == 0, parent.stderr
+    assert parent.stdout == "parent done\n"
+    assert not marker.exists(), f"the parent waited for its child ({returned:.1f} s)"
+    assert staging.wait_for_store(str(cache), BASE_KEY), "no store in flight was seen"
+    assert marker.read_text() == "stored"
+    assert os.listdir(staging.staging_dir(str(cache))) == []  # links and lock removed
+
+
+HOLDER_SCRIPT = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+def hold_lock(cache: Path, seconds: float) -> subprocess.Popen[str]:
+    (cache / staging.STAGING_DIR).mkdir(parents=True, exist_ok=True)
+    lock = staging.lock_path(str(cache), BASE_KEY)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER_SCRIPT, lock, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    return holder
+
+
+def test_a_lookup_waits_for_a_store_in_flight(tmp_path: Path) -> None:
+    assert not staging.wait_for_store(str(tmp_path), BASE_KEY)  # none: no wait at all
+    holder = hold_lock(tmp_path, 1.0)
+    started = time.monotonic()
+    assert staging.wait_for_store(str(tmp_path), BASE_KEY)
+    assert time.monotonic() - started >= 0.5
+    assert holder.wait(timeout=10) == 0
+
+
+def test_a_killed_store_releases_its_waiters(tmp_path: Path) -> None:
+    holder = hold_lock(tmp_path, 600)
+    assert not staging.wait_for_store(str(tmp_path), BASE_KEY, timeout=0.2)  # bounded
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    assert staging.wait_for_store(str(tmp_path), BASE_KEY, timeout=10)
+
+
+def test_trim_removes_only_stale_leftovers(tmp_path: Path) -> None:
+    root = Path(staging.staging_dir(str(tmp_path)))
+    root.mkdir()
+    stale_dir = root / f"{BASE_KEY}.1.aaaa"
+    stale_dir.mkdir()
+    (stale_dir / "libx.rlib").write_bytes(b"x")
+    fresh_dir = root / f"{BASE_KEY}.2.bbbb"
+    fresh_dir.mkdir()
+    stale_lock = root / ("cd" * 32 + staging.LOCK_SUFFIX)
+    stale_lock.touch()
+    holder = hold_lock(tmp_path, 600)  # held: its store is still running
+    try:
+        an_hour_ago = time.time() - staging.STALE_SECONDS - 120
+        for path in (stale_dir, stale_lock, Path(staging.lock_path(str(tmp_path), BASE_KEY))):
+            os.utime(path, (an_hour_ago, an_hour_ago))
+        assert staging.remove_stale(str(tmp_path)) == 2
+        assert sorted(os.listdir(root)) == sorted([fresh_dir.name, BASE_KEY + ".lock"])
+    finally:
+        holder.kill()
+        holder.wait()
