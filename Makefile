@@ -93,7 +93,7 @@ WHEELHOUSE ?= .cache/wheelhouse
 ANSIBLE_CORE_SPEC ?= ansible-core>=2.15,<2.19
 # The `remote` extra of pyproject.toml (the storage helper's clients), which the
 # role installs with buildcache: kept in step by tests/test_remote_packaging.py.
-REMOTE_EXTRA_SPEC ?= redis>=4.2 urllib3>=1.26
+REMOTE_EXTRA_SPEC ?= redis>=4.2 urllib3>=1.26 boto3>=1.36
 # Wheels a target's Python needs although this machine's does not: redis-py requires
 # async-timeout below Python 3.11.3, and Debian 12's python3 (the image's) is 3.11.2.
 WHEELHOUSE_MARKER_DEPS ?= async-timeout>=4.0.3

@@ -233,12 +233,12 @@ def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Con
 def _remotes(text: str) -> tuple[str, ...]:
     if not text.strip():
         return ()
-    from buildcache.remote.urls import BadRemote, check_remote, redact, split_remotes
+    from buildcache.remote.urls import BadRemote, parse_tier, redact, split_remotes
 
     urls = split_remotes(text)
     for url in urls:
         try:
-            check_remote(url)
+            parse_tier(url)
         except BadRemote as error:
             # The value shown is redacted: a password in the URL must not reach a log.
             shown = " ".join(redact(part) for part in urls)

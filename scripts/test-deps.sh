@@ -9,6 +9,8 @@
 #   PROVISION_PYTHON  the interpreter that builds the wheelhouse (default python3)
 #   BASE_IMAGE        the container tests' base image; debootstrap is needed
 #                     only while it is missing or out of date
+#   BUILDCACHE_TEST_TOOLS  where tools built for the tests are installed (default
+#                     ~/.cache/buildcache-kit/test-tools): once per machine and user
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # debootstrap and dpkg live in sbin, which a user's PATH may lack.
@@ -70,6 +72,23 @@ installed libnginx-mod-http-dav-ext || need libnginx-mod-http-dav-ext "nginx's W
 # who runs the tests has their own cargo, which root need not see.
 if [[ -z ${SUDO_USER:-} ]] && ! command -v cargo >/dev/null; then
   problems+=("no cargo on PATH: install Rust for the user who runs the tests (https://rustup.rs), then open a new shell")
+fi
+
+# The s3:// tier is tested against s3s-fs, a real S3 server on a plain directory,
+# from crates.io (no package has one; Garage is far heavier to build and set up).
+# Built once per machine and user, outside the checkout, and reused: about 90 s
+# cold on two cores (docs/testing.md). Pinned: 0.15 and later need rustc 1.96.
+# tests/correctness/remote_servers.py looks for it in the same place.
+S3S_FS_VERSION=0.14.0
+test_tools=${BUILDCACHE_TEST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/buildcache-kit/test-tools}
+if [[ -z ${SUDO_USER:-} ]] && command -v cargo >/dev/null &&
+   ! { [[ -x $test_tools/bin/s3s-fs ]] &&
+       grep -qs "^\"s3s-fs $S3S_FS_VERSION " "$test_tools/.crates.toml"; }; then
+  echo "building s3s-fs $S3S_FS_VERSION into $test_tools (once per machine, ~90 s)"
+  # No wrapper: the user's cargo config may name one (ours), which this need not test.
+  RUSTC_WRAPPER= CARGO_BUILD_RUSTC_WRAPPER= cargo install --quiet --locked \
+    --root "$test_tools" "s3s-fs@$S3S_FS_VERSION" --features binary ||
+    problems+=("building s3s-fs $S3S_FS_VERSION failed (cargo install above): the s3:// tests need it")
 fi
 
 docker_ok=false

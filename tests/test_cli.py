@@ -67,6 +67,19 @@ def test_config_shows_values_and_origins(cache_dir: Path) -> None:
     assert "from default" in buildcache("config").stdout
 
 
+def test_config_shows_the_tiers_with_their_attributes_and_no_secret(cache_dir: Path) -> None:
+    tiers = (
+        "redis://:hunter2@cache:6379/0 s3://team-cache/rust|endpoint=http://s3.lan:9000|read-only"
+    )
+    env = {"BUILDCACHE_REMOTE": tiers, "AWS_SECRET_ACCESS_KEY": "aws-secret-never-shown"}
+    result = buildcache("config", "--json", env=env)
+    assert json.loads(result.stdout)["settings"]["BUILDCACHE_REMOTE"]["value"] == (
+        "redis://***@cache:6379/0 s3://team-cache/rust|endpoint=http://s3.lan:9000|read-only"
+    )
+    for output in (result.stdout, buildcache("config", env=env).stdout):
+        assert "hunter2" not in output and "aws-secret" not in output
+
+
 def test_trim_reports_what_it_did(cache_dir: Path) -> None:
     result = buildcache("trim", "--max-size", "100M", "--json")
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,5 @@
-"""Doctor's remote-tier checks against a real redis-server and nginx (WebDAV) on loopback."""
+"""Doctor's remote-tier checks against a real redis-server, nginx (WebDAV) and s3s-fs
+(S3) on loopback."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from correctness.remote_servers import Blackhole, NginxDav, RedisServer, free_port
+from correctness.remote_servers import Blackhole, NginxDav, RedisServer, S3sFs, free_port
 from doctor_setup import make_setup
 
 from buildcache.doctor.model import CheckResult, Status
@@ -26,10 +27,22 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+@pytest.fixture
+def s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3sFs]:
+    """s3s-fs, its credentials in this process's environment: boto3 reads them there,
+    as it does in `buildcache doctor`."""
+    server = S3sFs(tmp_path / "s3")
+    for name, value in server.env.items():
+        monkeypatch.setenv(name, value)
+    yield server
+    server.stop()
+
+
 def remote_results(tmp_path: Path, **env: str) -> dict[str, CheckResult]:
     results = run_checks(make_setup(tmp_path, **env))
     text = json.dumps([r.as_json() for r in results])
     assert PASSWORD not in text and SIGNING_KEY not in text, text
+    assert S3sFs.SECRET_KEY not in text and "wrong-s3-secret" not in text, text
     return {r.name: r for r in results if r.name.startswith("remote")}
 
 
@@ -123,3 +136,32 @@ def test_a_signing_key_file_must_be_private(tmp_path: Path, redis_server) -> Non
     os.chmod(key_file, 0o600)
     private = remote_results(tmp_path, **env)["remote-signing"]
     assert private.status is Status.OK and str(key_file) in private.message
+
+
+def test_an_s3_tier_is_probed_and_left_clean(tmp_path: Path, s3_server: S3sFs) -> None:
+    results = remote_results(tmp_path, BUILDCACHE_REMOTE=s3_server.url)
+    tier = results["remote-1"]
+    assert tier.status is Status.OK, tier
+    assert "readable and writable" in tier.message and s3_server.url in tier.message
+    assert s3_server.stored_names() == []  # the probe was deleted
+
+
+def test_wrong_s3_credentials_warn_with_an_aws_fix(
+    tmp_path: Path, s3_server: S3sFs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-s3-secret")
+    results = remote_results(tmp_path, BUILDCACHE_REMOTE=s3_server.url)
+    tier = results["remote-1"]
+    assert tier.status is Status.WARN and "cannot be read" in tier.message, tier
+    assert "AWS_ACCESS_KEY_ID" in str(tier.fix) and "AWS_PROFILE" in str(tier.fix)
+
+
+def test_a_tier_marked_read_only_is_not_written_while_the_others_are(
+    tmp_path: Path, redis_server: RedisServer, s3_server: S3sFs
+) -> None:
+    remotes = f"{redis_server.url} {s3_server.url}|read-only"
+    results = remote_results(tmp_path, BUILDCACHE_REMOTE=remotes)
+    assert "readable and writable" in results["remote-1"].message
+    assert results["remote-2"].status is Status.OK, results["remote-2"]
+    assert "read-only (|read-only): not written" in results["remote-2"].message
+    assert f"{s3_server.url}|read-only" in results["remote-2"].message

@@ -4,6 +4,7 @@ against a helper process with no reachable server."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from buildcache.config import load_config
 from buildcache.errors import ConfigError
 from buildcache.remote import breaker, signing
-from buildcache.remote.urls import BadRemote, check_remote, redact, split_remotes
+from buildcache.remote.urls import BadRemote, check_remote, parse_tier, redact, split_remotes
 
 
 @pytest.mark.parametrize(
@@ -44,9 +45,75 @@ def test_bad_urls_are_refused(url: str) -> None:
         check_remote(url)
 
 
-def test_s3_is_refused_until_supported() -> None:
-    with pytest.raises(BadRemote, match="not supported yet"):
-        check_remote("s3://bucket/prefix")
+@pytest.mark.parametrize(
+    ("spec", "read_only", "endpoint", "path_style"),
+    [
+        ("s3://bucket/prefix", False, "", False),
+        ("s3://my.bucket-1|read-only", True, "", False),
+        ("s3://bucket/p|endpoint=http://127.0.0.1:9000", False, "http://127.0.0.1:9000", True),
+        ("s3://bucket/p|path-style|read-only", True, "", True),
+        ("redis://:pw@cache:6379/0|read-only", True, "", False),
+        ("https://dav.example/bc/|read-only", True, "", False),
+    ],
+)
+def test_tier_attributes_are_parsed(
+    spec: str, read_only: bool, endpoint: str, path_style: bool
+) -> None:
+    tier = parse_tier(spec)
+    assert (tier.read_only, tier.endpoint, tier.path_style) == (read_only, endpoint, path_style)
+    assert tier.url == spec.split("|")[0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "complaint"),
+    [
+        ("redis://cache/0|readonly", "unknown attribute"),
+        ("redis://cache/0|read-only|read-only", "given twice"),
+        ("redis://cache/0|endpoint=http://x", "s3:// tiers only"),
+        ("http://cache/|path-style", "s3:// tiers only"),
+        ("s3://ab", "bucket name"),
+        ("s3://Bucket/p", "bucket name"),
+        ("s3://AKIA:secret@bucket/p", "credentials do not go in the URL"),
+        ("s3://bucket/p|endpoint=http://AKIA:secret@127.0.0.1:9000", "http(s)://HOST"),
+        ("s3://bucket/p|endpoint=http://127.0.0.1:9000/path", "http(s)://HOST"),
+        ("s3://bucket/p|endpoint=ftp://host", "http(s)://HOST"),
+        ("s3://bucket/p|endpoint=http://host:99999", "bad port"),
+    ],
+)
+def test_bad_tiers_are_refused_without_their_secrets(spec: str, complaint: str) -> None:
+    with pytest.raises(BadRemote, match=re.escape(complaint)) as caught:
+        parse_tier(spec)
+    assert "secret" not in str(caught.value)
+
+
+def test_redaction_keeps_the_attributes() -> None:
+    assert redact("redis://:pw@cache:6379/0|read-only") == "redis://***@cache:6379/0|read-only"
+    spec = "s3://bucket/prefix|endpoint=http://127.0.0.1:9000|read-only"
+    assert redact(spec) == spec
+    assert redact("s3://b/p|endpoint=http://k:s@h") == "s3://b/p|endpoint=***"
+
+
+def test_a_bad_attribute_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUILDCACHE_REMOTE", "redis://:hunter2@cache:6379/0|read-0nly")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert "BUILDCACHE_REMOTE" in str(caught.value) and "read-0nly" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_helper_of_an_s3_tier_depends_on_the_aws_settings() -> None:
+    """Another profile or key gets a helper of its own, not one holding another
+    account's client; other tiers do not care about AWS_*."""
+    from buildcache.remote.paths import HelperPaths
+
+    def helper_id(remote: str, **environ: str) -> str:
+        return HelperPaths("/cache", (remote,), "/run", environ).helper_id
+
+    assert helper_id("s3://bucket/p") != helper_id("s3://bucket/p", AWS_PROFILE="ci")
+    assert helper_id("s3://bucket/p", AWS_ACCESS_KEY_ID="a") != helper_id(
+        "s3://bucket/p", AWS_ACCESS_KEY_ID="b"
+    )
+    assert helper_id("redis://c/0") == helper_id("redis://c/0", AWS_PROFILE="ci")
 
 
 def test_a_bad_remote_names_the_variable_without_the_password(

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 from buildcache.config import Config
 from buildcache.doctor.model import CheckResult, fail, ok, warn
 from buildcache.remote.backends import Backend
-from buildcache.remote.urls import redact
+from buildcache.remote.urls import parse_tier, redact
 
 # A lookup slower than this share of BUILDCACHE_REMOTE_TIMEOUT is close to timing out
 # under load (a parallel build's lookups queue behind each other): worth a warning.
@@ -99,11 +99,13 @@ def _probe(backend: Backend, config: Config, url: str, *, name: str) -> CheckRes
             name,
             f"{label} cannot be read: {_reason(error, url)}; every rustc call waits up to "
             f"{config.remote_timeout:g} s for it, then skips it for a while",
-            _fix_reach(),
+            _fix_reach(url),
         )
     latency_ms = (time.monotonic() - started) * 1000
     if config.remote_read_only:
         written = "read-only (BUILDCACHE_REMOTE_READ_ONLY=1): not written"
+    elif parse_tier(url).read_only:
+        written = "read-only (|read-only): not written"
     else:
         problem, leftover = _write_read_delete(backend, probe)
         if problem is not None:
@@ -112,8 +114,10 @@ def _probe(backend: Backend, config: Config, url: str, *, name: str) -> CheckRes
                 f"{label} is readable but cannot be written: {scrub(problem, url)}; "
                 "nothing this machine compiles reaches it",
                 "Give these credentials write access (a Redis ACL allowing SET and DEL, an "
-                "HTTP server taking PUT and DELETE, e.g. nginx `dav_methods PUT DELETE;`), "
-                "or set BUILDCACHE_REMOTE_READ_ONLY=1 if this machine should only read.",
+                "HTTP server taking PUT and DELETE, e.g. nginx `dav_methods PUT DELETE;`, "
+                "an S3 policy allowing s3:PutObject and s3:DeleteObject), or mark the tier "
+                "`|read-only` (BUILDCACHE_REMOTE_READ_ONLY=1 for every tier) if this "
+                "machine should only read it.",
             )
         written = "readable and writable (a probe value was written and read back" + (
             f"; it could not be deleted: {scrub(leftover, url)}, which is harmless)"
@@ -160,11 +164,22 @@ def _reason(error: BaseException, url: str) -> str:
     return scrub(f"{type(error).__name__}: {error}", url)
 
 
-def _fix_reach() -> str:
+def _fix_reach(url: str) -> str:
+    if url[:5].lower() == "s3://":
+        check = (
+            "Check that the bucket exists and this machine reaches its endpoint (AWS, or an "
+            "S3-compatible store named by |endpoint= or AWS_ENDPOINT_URL_S3), and that the AWS "
+            "credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and "
+            "region (AWS_REGION) are right and may read the bucket."
+        )
+    else:
+        check = (
+            "Check that the server runs and this machine reaches it (host, port, firewall, "
+            "TLS: rediss:// or https://), and that the URL's credentials are right."
+        )
     return (
-        "Check that the server runs and this machine reaches it (host, port, firewall, TLS: "
-        "rediss:// or https://), and that the URL's credentials are right. Until then unset "
-        "BUILDCACHE_REMOTE: builds still work, from the local cache only."
+        f"{check} Until then remove the tier from BUILDCACHE_REMOTE: builds still work, "
+        "from the local cache and the other tiers."
     )
 
 
@@ -200,7 +215,10 @@ def check_signing(config: Config, environ: Mapping[str, str]) -> CheckResult:
     else:
         origin = config.origins.get("BUILDCACHE_REMOTE_SIGNING_KEY", "default")
         where = f"from BUILDCACHE_REMOTE_SIGNING_KEY ({_describe(origin)})"
-    verb = "verified" if config.remote_read_only else "signed and verified"
+    read_only = config.remote_read_only or all(
+        parse_tier(spec).read_only for spec in config.remotes
+    )
+    verb = "verified" if read_only else "signed and verified"
     return ok("remote-signing", f"remote values are {verb} with the key {where}")
 
 

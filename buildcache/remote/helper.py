@@ -2,8 +2,9 @@
 wrapper call that needs a remote (client.py), one per user, cache dir and remotes.
 
 It listens on a Unix socket in a private directory (paths.py), answers `get` from
-the tiers in order (backfilling earlier tiers after a later one hits), queues `put`s
-and uploads them from worker threads so the wrapper returns at once, and exits after
+the tiers in order (backfilling earlier writable tiers after a later one hits), queues
+`put`s for every tier not marked `|read-only` and uploads them from worker threads so
+the wrapper returns at once, and exits after
 IDLE_SECONDS without requests (uploads drained first), on `stop`, when its socket is
 replaced or removed, or when its cache dir is gone. Its log (stderr) holds only
 redacted URLs, never values or credentials.
@@ -25,7 +26,7 @@ from buildcache.remote.backends import Backend, open_backend
 from buildcache.remote.breaker import FAILURES_BEFORE_SKIP, SKIP_SECONDS
 from buildcache.remote.client import REMOTES_VARIABLE
 from buildcache.remote.protocol import ProtocolError, recv_frame, send_frame
-from buildcache.remote.urls import redact
+from buildcache.remote.urls import ATTRIBUTE_SEPARATOR, READ_ONLY, redact
 
 # Exit after this long without a request: builds come in bursts, and a helper that
 # stays costs a little memory and its open connections.
@@ -51,8 +52,9 @@ class Tier:
     """A backend with its own short-lived skip after failures in a row, so a dead
     tier costs queued uploads nothing and lookups one timeout per pause."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, read_only: bool) -> None:
         self.backend = backend
+        self.read_only = read_only  # `|read-only`: never uploaded to, never backfilled
         self.failures = 0
         self.skip_until = 0.0
         self.lock = threading.Lock()
@@ -114,8 +116,9 @@ class Helper:
         if op == "put":
             items = message.get("items")
             assert isinstance(items, list)
+            writable = self.writable(len(self.tiers))
             for name, value in items:
-                self.enqueue(list(range(len(self.tiers))), str(name), bytes(value))
+                self.enqueue(writable, str(name), bytes(value))
             return {"status": "queued"}
         if op == "ping":
             return {
@@ -144,14 +147,18 @@ class Helper:
                 continue
             tier.worked()
             if value is not None:
-                if backfill and index:
-                    self.enqueue(list(range(index)), name, value)
+                if backfill and self.writable(index):
+                    self.enqueue(self.writable(index), name, value)
                 return {"status": "hit", "data": value, "tier": index, "errors": errors}
         if errors == len(self.tiers):
             return {"status": "error", "errors": errors, "error": "every tier failed"}
         return {"status": "miss", "errors": errors}
 
     # --- uploads ----------------------------------------------------------------
+
+    def writable(self, end: int) -> list[int]:
+        """Positions of the tiers before end that take uploads."""
+        return [index for index in range(end) if not self.tiers[index].read_only]
 
     def enqueue(self, tier_indexes: list[int], name: str, value: bytes) -> None:
         total = len(value) * len(tier_indexes)
@@ -291,13 +298,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     tiers = []
     for url in urls:
+        read_only = READ_ONLY in url.split(ATTRIBUTE_SEPARATOR)[1:]
         try:
-            tiers.append(Tier(open_backend(url, args.timeout)))
+            tiers.append(Tier(open_backend(url, args.timeout), read_only=read_only))
         except Exception as error:  # noqa: BLE001 - e.g. redis-py not installed
             # Serve anyway and answer "error" at once: a helper that exits would make
             # every wrapper wait for it to start, until the breaker skips the remote.
             log(f"{redact(url)} unusable: {type(error).__name__}: {error}")
-            tiers.append(Tier(BrokenBackend(redact(url), error)))
+            tiers.append(Tier(BrokenBackend(redact(url), error), read_only=read_only))
     if not tiers:
         log("no remotes given: exiting")
         return 1

@@ -9,7 +9,8 @@ the local tier, so the next lookup is local.
 
 Store: after a miss is stored locally, the entry file and the manifest (merged with
 the remote's candidates seen in the lookup) go to the helper, which uploads them in
-the background. Not with BUILDCACHE_REMOTE_READ_ONLY.
+the background, which sends them to every tier not marked `|read-only`. Nothing is
+sent with BUILDCACHE_REMOTE_READ_ONLY=1 or when every tier is read-only.
 
 The remote never costs more than one helper timeout per call: after a timeout or
 error, this call does not ask again.
@@ -23,6 +24,7 @@ from buildcache.cache import counters, store
 from buildcache.remote.client import RemoteUnavailable, request
 from buildcache.remote.paths import helper_paths
 from buildcache.remote.signing import Rejected, open_value, sign
+from buildcache.remote.urls import parse_tier
 from buildcache.wrapper.hit import find_result
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
@@ -57,6 +59,10 @@ class RemoteTier:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.paths = helper_paths(config.cache_dir, config.remotes)
+        # Whether any tier takes uploads and backfills (the helper picks which).
+        self.writable = not config.remote_read_only and not all(
+            parse_tier(spec).read_only for spec in config.remotes
+        )
         self.counts: dict[str, int] = {}
         self.usable = True
         self.remote_candidates: list[store.Candidate] = []
@@ -80,7 +86,7 @@ class RemoteTier:
             self._count("remote_wait_ms", round((time.perf_counter() - started) * 1000))
 
     def _get(self, name: str) -> bytes | None:
-        backfill = not self.config.remote_read_only
+        backfill = self.writable
         reply = self._ask({"op": "get", "name": name, "backfill": backfill})
         if reply is None:
             return None
@@ -178,7 +184,7 @@ class RemoteTier:
 
     def upload(self, base_key: str, result_key: str) -> None:
         """Queue the stored entry and the merged manifest on the helper."""
-        if self.config.remote_read_only or not self.usable:
+        if not self.writable or not self.usable:
             return
         cache_dir = self.config.cache_dir
         entry_data = store.read_file(store.path_for(cache_dir, result_key, "entry"))

@@ -1,8 +1,14 @@
-"""Real servers on loopback for the remote-tier tests: Debian's redis-server, and a
-"blackhole" port that accepts connections and never answers."""
+"""Real servers on loopback for the remote-tier tests: Debian's redis-server and nginx
+(WebDAV), s3s-fs from crates.io (an S3 server on a directory, built once per machine by
+scripts/test-deps.sh), and a "blackhole" port that accepts connections and never answers.
+
+Each server has the same face for the tests that run over all of them: `url` (the
+BUILDCACHE_REMOTE item), `env` (what a client needs besides the URL: S3 credentials),
+`stored_names()` (the cache's values it holds, by name) and `stop()`."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -45,8 +51,13 @@ class RedisServer:
                 assert time.monotonic() < deadline, "redis-server did not start"
                 time.sleep(0.05)
 
+    env: dict[str, str] = {}
+
     def stored_keys(self) -> list[bytes]:
         return sorted(self.client.keys("*"))
+
+    def stored_names(self) -> list[str]:
+        return sorted(key.decode().removeprefix("buildcache:") for key in self.stored_keys())
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -137,8 +148,87 @@ class NginxDav:
                 assert time.monotonic() < deadline, "nginx did not start"
                 time.sleep(0.05)
 
+    env: dict[str, str] = {}
+
     def stored_files(self) -> list[str]:
         return sorted(path.name for path in (self.root / "cache").iterdir())
+
+    stored_names = stored_files
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+# Where scripts/test-deps.sh installs the tools it builds (read before the tests move
+# HOME and XDG_CACHE_HOME, as the script sees them).
+TEST_TOOLS = Path(
+    os.environ.get("BUILDCACHE_TEST_TOOLS")
+    or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+        "buildcache-kit",
+        "test-tools",
+    )
+)
+
+
+def s3s_fs_binary() -> str | None:
+    installed = TEST_TOOLS / "bin" / "s3s-fs"
+    if os.access(installed, os.X_OK):
+        return str(installed)
+    return shutil.which("s3s-fs")
+
+
+class S3sFs:
+    """s3s-fs on loopback: a real S3 API (SigV4 auth, path-style) over a directory,
+    one bucket, reached through `|endpoint=` as any S3-compatible store is."""
+
+    BUCKET = "buildcache-tests"
+    PREFIX = "shared"
+    ACCESS_KEY = "AKIATESTBUILDCACHE01"
+    SECRET_KEY = "s3-secret-never-shown-7d1e9c"  # noqa: S105 - a test server's
+
+    def __init__(self, directory: Path) -> None:
+        binary = s3s_fs_binary()
+        if binary is None:
+            pytest.skip(f"s3s-fs is not built (scripts/test-deps.sh builds it into {TEST_TOOLS})")
+        self.root = directory / "data"
+        (self.root / self.BUCKET).mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.url = f"s3://{self.BUCKET}/{self.PREFIX}|endpoint={self.endpoint}"
+        self.env = {
+            "AWS_ACCESS_KEY_ID": self.ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": self.SECRET_KEY,
+            "AWS_REGION": "us-east-1",
+            # No instance-metadata lookups when a test takes the credentials away.
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        log = (directory / "s3s-fs.log").open("wb")
+        self.process = subprocess.Popen(
+            [binary, "--host", "127.0.0.1", "--port", str(self.port),
+             "--access-key", self.ACCESS_KEY, "--secret-key", self.SECRET_KEY, str(self.root)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                assert self.process.poll() is None, (directory / "s3s-fs.log").read_text()
+                assert time.monotonic() < deadline, "s3s-fs did not start"
+                time.sleep(0.05)
+
+    def stored_names(self) -> list[str]:
+        prefix = self.root / self.BUCKET / self.PREFIX
+        return sorted(path.name for path in prefix.iterdir()) if prefix.is_dir() else []
+
+    def stored_path(self, name: str) -> Path:
+        return self.root / self.BUCKET / self.PREFIX / name
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -1,11 +1,14 @@
-"""Remote tiers against a real Redis on loopback (docs/remote.md).
+"""Remote tiers against real servers on loopback (docs/remote.md): Redis, nginx
+(WebDAV) and s3s-fs (S3). What every tier must do runs over all three (`shared_server`);
+what the helper does the same whatever the tier runs on Redis only.
 
-Two "runners" are two cache dirs sharing one Redis: what the first builds, the
+Two "runners" are two cache dirs sharing one remote: what the first builds, the
 second's cold-target build takes entirely from the remote, then from its own local
-tier. A remote that is stopped, blackholed or returns bit-flipped values costs the
-build nothing but time (bounded) and shows in the counters; a planted unsigned
-entry is never used when a signing key is required; concurrent builds share one
-helper, and killing it mid-build loses no build.
+tier. A remote that is stopped (before or in the middle of a build), blackholed or
+returns bit-flipped values costs the build nothing but time (bounded) and shows in
+the counters; a read-only tier (all of them, or one marked `|read-only`) is read and
+never written; a planted unsigned entry is never used when a signing key is required;
+concurrent builds share one helper, and killing it mid-build loses no build.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Union
 
 import pytest
 from correctness_helpers import (
@@ -34,7 +38,7 @@ from correctness_helpers import (
     program_result,
     write_files,
 )
-from remote_servers import Blackhole, NginxDav, RedisServer
+from remote_servers import Blackhole, NginxDav, RedisServer, S3sFs
 
 pytestmark = pytest.mark.cargo
 
@@ -77,6 +81,23 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis")
     yield server
     server.stop()
+
+
+SERVERS = {"redis": RedisServer, "http": NginxDav, "s3": S3sFs}
+Server = Union[RedisServer, NginxDav, S3sFs]
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def shared_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """Each kind of tier in turn, for what every kind must do alike."""
+    server = SERVERS[request.param](tmp_path / request.param)
+    yield server
+    server.stop()
+
+
+def server_env(*servers: Server) -> dict[str, str]:
+    """What the runners need to reach these servers besides their URLs (S3 credentials)."""
+    return {name: value for server in servers for name, value in server.env.items()}
 
 
 def runner(
@@ -124,25 +145,26 @@ def fill_remote(workspace: Path, tmp_path: Path, runtime_dir: Path, remote: str,
 
 
 def test_a_second_runner_builds_entirely_from_the_remote_then_locally(
-    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+    workspace: Path, tmp_path: Path, runtime_dir: Path, shared_server: Server
 ) -> None:
+    url, env = shared_server.url, server_env(shared_server)
     expected = reference_output(workspace, tmp_path)
-    output, first = fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
+    output, first = fill_remote(workspace, tmp_path, runtime_dir, url, **env)
     assert output == expected
     compiles = int(first["misses"])  # type: ignore[call-overload]
     assert compiles >= 3 and first["hits"] == 0
     assert first["remote"]["uploads"] == 2 * compiles  # type: ignore[index]
-    assert len(redis_server.stored_keys()) == 2 * compiles  # an entry and a manifest each
+    assert len(shared_server.stored_names()) == 2 * compiles  # an entry and a manifest each
 
     # The same checkout path, as CI runners have (the key covers the working dir).
-    second = runner(tmp_path, "second", runtime_dir, redis_server.url)
+    second = runner(tmp_path, "second", runtime_dir, url, **env)
     checkout = workspace
     assert build_and_run(checkout, second, tmp_path / "target-2") == expected
     stats = cache_stats(second)
     assert (stats["hits"], stats["misses"], stats["remote_hits"]) == (compiles, 0, compiles)
     remote = stats["remote"]
     assert remote["bytes_down"] > 0 and remote["errors"] == remote["corrupt"] == 0  # type: ignore[index]
-    assert remote["tiers"] == {redis_server.url: {"hits": compiles}}  # type: ignore[index]
+    assert remote["tiers"] == {url: {"hits": compiles}}  # type: ignore[index]
 
     # The remote hits were written back: the next cold build is all local.
     assert build_and_run(checkout, second, tmp_path / "target-3") == expected
@@ -178,31 +200,14 @@ def test_hits_are_counted_per_tier_and_backfill_the_earlier_tier(
         near.stop()
 
 
-def test_an_http_tier_serves_a_second_runner(
-    workspace: Path, tmp_path: Path, runtime_dir: Path
-) -> None:
-    server = NginxDav(tmp_path / "nginx")
-    try:
-        expected = reference_output(workspace, tmp_path)
-        output, first = fill_remote(workspace, tmp_path, runtime_dir, server.url)
-        assert output == expected
-        compiles = int(first["misses"])  # type: ignore[call-overload]
-        assert len(server.stored_files()) == 2 * compiles
-        second = runner(tmp_path, "second", runtime_dir, server.url)
-        assert build_and_run(workspace, second, tmp_path / "target-2") == expected
-        stats = cache_stats(second)
-        assert (stats["misses"], stats["remote_hits"]) == (0, compiles)
-    finally:
-        server.stop()
-
-
 def test_a_read_only_runner_reads_and_writes_nothing(
-    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+    workspace: Path, tmp_path: Path, runtime_dir: Path, shared_server: Server
 ) -> None:
-    fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
-    keys = redis_server.stored_keys()
+    env = server_env(shared_server)
+    fill_remote(workspace, tmp_path, runtime_dir, shared_server.url, **env)
+    names = shared_server.stored_names()
     reader = runner(
-        tmp_path, "reader", runtime_dir, redis_server.url, BUILDCACHE_REMOTE_READ_ONLY="1"
+        tmp_path, "reader", runtime_dir, shared_server.url, BUILDCACHE_REMOTE_READ_ONLY="1", **env
     )
     checkout = workspace
     build_and_run(checkout, reader, tmp_path / "target-ro")
@@ -218,7 +223,41 @@ def test_a_read_only_runner_reads_and_writes_nothing(
     stop_helpers(reader)
     stats = cache_stats(reader)
     assert stats["misses"] >= 1 and stats["remote"]["uploads"] == 0  # type: ignore[index]
-    assert redis_server.stored_keys() == keys
+    assert shared_server.stored_names() == names
+
+
+def test_a_tier_marked_read_only_is_read_and_never_written_while_the_others_are(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    """Tiers "redis http|read-only": CI filled http; this runner's hits come from http
+    and are backfilled to redis, and its own compiles go to redis only."""
+    expected = reference_output(workspace, tmp_path)
+    nginx = NginxDav(tmp_path / "nginx")
+    try:
+        _, first = fill_remote(workspace, tmp_path, runtime_dir, nginx.url)
+        compiles = int(first["misses"])  # type: ignore[call-overload]
+        filled = nginx.stored_names()
+        tiers = f"{redis_server.url} {nginx.url}|read-only"
+        reader = runner(tmp_path, "reader", runtime_dir, tiers)
+        assert build_and_run(workspace, reader, tmp_path / "target-ro") == expected
+        source = workspace / "crates/util/src/lib.rs"
+        original = source.read_text()
+        source.write_text("pub fn answer() -> u32 { 43 }\n")
+        try:
+            assert build_and_run(workspace, reader, tmp_path / "target-ro") == "answer 43\n"
+        finally:
+            source.write_text(original)
+        stop_helpers(reader)
+        stats = cache_stats(reader)
+        assert nginx.stored_names() == filled  # never written
+        assert stats["remote"]["tiers"][f"{nginx.url}|read-only"] == {"hits": compiles}  # type: ignore[index]
+        # Backfilled from http, plus what the changed crates compiled: on redis only.
+        changed = int(stats["misses"])  # type: ignore[call-overload]
+        assert changed >= 1
+        assert stats["remote"]["uploads"] == 2 * (compiles + changed)  # type: ignore[index]
+        assert set(filled) < set(redis_server.stored_names())
+    finally:
+        nginx.stop()
 
 
 @pytest.mark.parametrize("failure", ["stopped", "blackhole", "bit-flipped"])
@@ -266,15 +305,37 @@ def test_a_failing_remote_costs_the_build_nothing_but_is_counted(
     assert elapsed < 120
 
 
-def test_a_planted_unsigned_entry_is_rejected_when_signing_is_required(
-    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+def test_a_server_stopped_in_the_middle_of_a_build_loses_no_build(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, shared_server: Server
 ) -> None:
+    """The first crates are stored and uploaded; then the server goes away while the
+    build is held, and the rest of the build goes on without it."""
+    expected = reference_output(workspace, tmp_path)
+    env = runner(
+        tmp_path, "victim", runtime_dir, shared_server.url, BUILDCACHE_REMOTE_TIMEOUT="0.5",
+        CARGO_TARGET_DIR=str(tmp_path / "target-victim"), **server_env(shared_server),
+    )  # fmt: skip
+    result = gated_build(workspace, env, tmp_path / "gate", shared_server.stop)
+    assert result.returncode == 0, result.stderr
+    assert program_result(tmp_path / "target-victim" / "debug" / "app") == expected
+    stop_helpers(env)
+    stats = cache_stats(env)
+    remote = stats["remote"]
+    assert stats["errors"] == 0 and stats["misses"] >= 3
+    # The held crate's lookup, or its upload, met the stopped server.
+    failed = remote["errors"] + remote["timeouts"] + remote["skipped"] + remote["upload_errors"]  # type: ignore[index]
+    assert failed >= 1, remote
+    assert remote["wait_ms"] < 6000, remote  # type: ignore[index]
+
+
+def test_a_planted_unsigned_entry_is_rejected_when_signing_is_required(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, shared_server: Server
+) -> None:
+    url, env = shared_server.url, server_env(shared_server)
     expected = reference_output(workspace, tmp_path)
     # An attacker with write access fills the remote without the key...
-    fill_remote(workspace, tmp_path, runtime_dir, redis_server.url)
-    signed = runner(
-        tmp_path, "signed", runtime_dir, redis_server.url, BUILDCACHE_REMOTE_SIGNING_KEY=KEY
-    )
+    fill_remote(workspace, tmp_path, runtime_dir, url, **env)
+    signed = runner(tmp_path, "signed", runtime_dir, url, BUILDCACHE_REMOTE_SIGNING_KEY=KEY, **env)
     assert build_and_run(workspace, signed, tmp_path / "target-signed") == expected
     stats = cache_stats(signed)
     assert stats["remote_hits"] == 0 and stats["remote"]["rejected"] >= 1  # type: ignore[index]
@@ -283,8 +344,8 @@ def test_a_planted_unsigned_entry_is_rejected_when_signing_is_required(
     # A reader with another key (read-only, as developers are: a writer with another
     # key would replace the entries with its own) trusts none of them.
     wrong = runner(
-        tmp_path, "wrong", runtime_dir, redis_server.url, BUILDCACHE_REMOTE_READ_ONLY="1",
-        BUILDCACHE_REMOTE_SIGNING_KEY="another-key-of-enough-length",
+        tmp_path, "wrong", runtime_dir, url, BUILDCACHE_REMOTE_READ_ONLY="1",
+        BUILDCACHE_REMOTE_SIGNING_KEY="another-key-of-enough-length", **env,
     )  # fmt: skip
     assert build_and_run(workspace, wrong, tmp_path / "target-wrong") == expected
     stats = cache_stats(wrong)
@@ -293,8 +354,8 @@ def test_a_planted_unsigned_entry_is_rejected_when_signing_is_required(
     key_file = tmp_path / "signing.key"
     key_file.write_text(KEY + "\n")
     trusted = runner(
-        tmp_path, "trusted", runtime_dir, redis_server.url,
-        BUILDCACHE_REMOTE_SIGNING_KEY_FILE=str(key_file),
+        tmp_path, "trusted", runtime_dir, url,
+        BUILDCACHE_REMOTE_SIGNING_KEY_FILE=str(key_file), **env,
     )  # fmt: skip
     assert build_and_run(workspace, trusted, tmp_path / "target-trusted") == expected
     stats = cache_stats(trusted)
