@@ -118,10 +118,12 @@ CONFIGS = (
 def remote_configs(kind: str) -> tuple[Config, ...]:
     """The cold build that fills a remote tier and the warm one it serves, per tool."""
     benched = remotes.REMOTE_KINDS[kind].benched_tools
-    cold = tuple(Config(f"cold-to-{kind}", tool, False, remote=kind) for tool in benched)
+    cold = tuple(
+        Config(f"cold-to-{kind}", tool, incremental=False, remote=kind) for tool in benched
+    )
     warm = tuple(
-        Config(f"warm-from-{kind}", tool, False, filled_by=config.key, remote=kind)
-        for tool, config in zip(benched, cold)
+        Config(f"warm-from-{kind}", tool, incremental=False, filled_by=filler.key, remote=kind)
+        for tool, filler in zip(benched, cold)
     )
     return cold + warm
 
@@ -198,7 +200,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown or not args.tools:
         parser.error(f"--tools takes a subset of {','.join(ALL_TOOLS)}")
     args.remote_named = args.remote is not None
-    named = (args.remote or ",".join(DEFAULT_REMOTES)).split(",")
+    named = (",".join(DEFAULT_REMOTES) if args.remote is None else args.remote).split(",")
     args.remote = tuple(kind.strip() for kind in named if kind.strip() not in ("", "none"))
     unknown = set(args.remote) - set(DEFAULT_REMOTES)
     if unknown:
@@ -208,6 +210,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.scenarios = tuple(n.strip() for n in args.scenarios.split(",") if n.strip())
         if not args.scenarios or set(args.scenarios) - known_scenarios:
             parser.error(f"--scenarios takes some of {','.join(sorted(known_scenarios))}")
+        if not selected_configs(args.tools, args.remote, args.scenarios):
+            parser.error("--scenarios, --tools and --remote leave nothing to build")
     if args.quick:
         args.runs = 1
         args.workspace = "generated"

@@ -60,6 +60,8 @@ def test_remote_option_takes_tiers_or_none() -> None:
         run_bench.parse_args(["--remote", "ftp"])
     with pytest.raises(SystemExit):
         run_bench.parse_args(["--scenarios", "lukewarm"])
+    with pytest.raises(SystemExit):  # nothing left to build
+        run_bench.parse_args(["--scenarios", "warm-from-redis", "--remote", "none"])
 
 
 @pytest.mark.cargo
@@ -199,3 +201,26 @@ def test_quick_bench_serves_a_warm_build_from_redis_with_an_empty_local_cache(
     assert "warm from Redis, local cache empty" in table
     assert f"{stats['hits']}r/0/{stats['requests']}" in table
     assert "remote tier after the cold build" in table
+
+
+@pytest.mark.parametrize(
+    ("argv", "ci", "fails"),
+    [
+        ([], "", False),  # the default tiers: a missing server leaves its rows out
+        ([], "true", True),  # in CI everything is installed: a missing server fails
+        (["--remote", "redis"], "", True),  # asked for by name
+    ],
+)
+def test_a_missing_redis_server_drops_its_rows_or_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], ci: str, fails: bool
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(remote_servers, "installed", lambda program: None)
+    bench = run_bench.Bench(run_bench.parse_args([*argv, "--tools", "buildcache"]), tmp_path)
+    if fails:
+        with pytest.raises(run_bench.BenchError, match="redis-server is not installed"):
+            bench.start_remotes()
+        return
+    bench.start_remotes()
+    assert not [config for config in bench.configs if config.remote]
+    assert any("redis-server is not installed" in warning for warning in bench.warnings)
