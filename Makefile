@@ -11,7 +11,7 @@ help:
 	@echo "make provision   set up buildcache, the shared target dir, aliases and cleanup on this machine"
 	@echo "make test        run the whole test suite (unit, real cargo, containers), after its set-up"
 	@echo "make test-deps   install the Debian packages make test needs (as root; make test runs it)"
-	@echo "make bench       benchmark buildcache against sccache and no cache"
+	@echo "make bench       benchmark buildcache against sccache and no cache (local and remote tiers)"
 	@echo "make fuzz        differential-test cached vs uncached builds on random seeds (FUZZ_SECONDS)"
 	@echo "make image       build the devcontainer / CI-runner image"
 	@echo "make lint        ruff and mypy"
@@ -45,9 +45,11 @@ unit: dev
 	PATH="$(abspath $(BIN)):$$PATH" $(VENV_PY) -m pytest -m "not cargo and not docker" $(PYTEST_ARGS)
 
 # The full benchmark: buildcache vs sccache vs no cache on a real crates.io
-# workspace (about 15 minutes on two cores). BENCH_ARGS passes options, e.g.
-# BENCH_ARGS="--runs 5 --json bench.json". sccache comes from PyPI, which
-# ships its binary in the wheel; pinned so figures from different days compare.
+# workspace, from the local cache and from Redis and HTTP tiers it starts on loopback
+# (redis-server, nginx: `make test-deps` installs them); about 20 minutes on two
+# cores. BENCH_ARGS passes options, e.g. BENCH_ARGS="--runs 5 --json bench.json" or
+# BENCH_ARGS="--remote none". sccache comes from PyPI, which ships its binary in the
+# wheel; pinned so figures from different days compare.
 SCCACHE_PIP_SPEC ?= sccache==0.16.0
 bench: dev
 	$(VENV_PY) -m pip install --quiet '$(SCCACHE_PIP_SPEC)'

@@ -16,6 +16,20 @@ SCENARIO_LABELS = {
 TOOL_LABELS = {"none": "no wrapper", "buildcache": "buildcache", "sccache": "sccache"}
 # With nothing cached, a "warm" dev-profile rebuild is a full build.
 ROW_LABELS = {"warm-dev/none": "no cache"}
+# Remote scenarios are `cold-to-<tier>` and `warm-from-<tier>`; the tier's name comes
+# from results["remotes"].
+COLD_TO, WARM_FROM = "cold-to-", "warm-from-"
+
+
+def scenario_label(scenario: str, remotes: dict[str, str]) -> str:
+    if scenario.startswith(COLD_TO):
+        tier = scenario.removeprefix(COLD_TO)
+        return f"cold, CARGO_INCREMENTAL=0, fills {remotes.get(tier, tier)}"
+    if scenario.startswith(WARM_FROM):
+        tier = scenario.removeprefix(WARM_FROM)
+        return f"warm from {remotes.get(tier, tier)}, local cache empty"
+    return SCENARIO_LABELS.get(scenario, scenario)
+
 
 # (name, numerator config, denominator config, done-when limit, goal) from issue 3.
 # In the warm dev-profile scenario the "none" build has no cache to be warm
@@ -32,6 +46,42 @@ RATIOS = (
     ),
     ("warm dev: buildcache / no cache", "warm-dev/buildcache", "warm-dev/none", None, None),
     ("cold dev: buildcache / no wrapper", "cold-dev/buildcache", "warm-dev/none", None, None),
+    # Issue 12: the warm build from Redis, local tier empty, CARGO_INCREMENTAL=0.
+    (
+        "warm from Redis: buildcache / sccache",
+        "warm-from-redis/buildcache",
+        "warm-from-redis/sccache",
+        1.00,
+        0.50,
+    ),
+    (
+        "warm from Redis / warm local: buildcache",
+        "warm-from-redis/buildcache",
+        "warm-incr-off/buildcache",
+        None,
+        None,
+    ),
+    (
+        "warm from HTTP / warm local: buildcache",
+        "warm-from-http/buildcache",
+        "warm-incr-off/buildcache",
+        None,
+        None,
+    ),
+    (
+        "cold to Redis: buildcache / no wrapper",
+        "cold-to-redis/buildcache",
+        "cold-incr-off/none",
+        None,
+        None,
+    ),
+    (
+        "cold to Redis: sccache / no wrapper",
+        "cold-to-redis/sccache",
+        "cold-incr-off/none",
+        None,
+        None,
+    ),
 )
 
 
@@ -100,7 +150,10 @@ def summarize(results: dict[str, Any]) -> None:
     results["ratios"] = ratios
 
     per_hit: dict[str, Any] = {}
-    for key in ("warm-incr-off/buildcache", "warm-dev/buildcache"):
+    logged_keys = ["warm-incr-off/buildcache", "warm-dev/buildcache"] + [
+        key for key in configs if key.startswith(WARM_FROM) and key.endswith("/buildcache")
+    ]
+    for key in logged_keys:
         if key in configs:
             samples = [ms for run in configs[key]["runs"] for ms in run.get("hit_wall_ms", [])]
             per_hit[key] = {
@@ -166,6 +219,16 @@ def summarize(results: dict[str, Any]) -> None:
                 "median_files": median_or_none([run["cache_files"] for run in runs]),
             }
     results["cache_size"] = cache_size
+
+    remote_size = {}
+    for key, config in configs.items():
+        runs = [run for run in config["runs"] if "remote_bytes" in run]
+        if runs:
+            remote_size[key] = {
+                "median_bytes": median_or_none([run["remote_bytes"] for run in runs]),
+                "median_entries": median_or_none([run["remote_entries"] for run in runs]),
+            }
+    results["remote_size"] = remote_size
     ours, theirs = (
         cache_size.get("cold-incr-off/buildcache"),
         cache_size.get("cold-incr-off/sccache"),
@@ -191,10 +254,16 @@ def _mib(value: float | None) -> str:
 
 
 def _hits(run: dict[str, Any]) -> str:
+    """hits/misses/requests; with a remote tier, buildcache's hits read `84r` (all 84
+    from the remote) or `80r+4` (80 from the remote, 4 from the local tier)."""
     stats = run.get("stats")
     if not stats:
         return "-"
-    return f"{stats['hits']}/{stats['misses']}/{stats['requests']}"
+    hits = str(stats["hits"])
+    if stats.get("remote_hits"):
+        local = stats.get("local_hits", 0)
+        hits = f"{stats['remote_hits']}r" + (f"+{local}" if local else "")
+    return f"{hits}/{stats['misses']}/{stats['requests']}"
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -208,11 +277,12 @@ def format_table(results: dict[str, Any]) -> str:
         lines = ["buildcache bench: per-call figures only (--per-call-only, no builds)"]
     header = ("scenario", "tool", "median s", "each run (s)", "hits/misses/requests per run")
     rows = [header] if results["configs"] else []
+    remotes = results.get("remotes") or {}
     for key, config in results["configs"].items():
         runs = config["runs"]
         rows.append(
             (
-                SCENARIO_LABELS.get(config["scenario"], config["scenario"]),
+                scenario_label(config["scenario"], remotes),
                 ROW_LABELS.get(key, TOOL_LABELS.get(config["tool"], config["tool"])),
                 _fmt(config["median_seconds"], ".2f"),
                 " ".join(f"{run['seconds']:.2f}" for run in runs),
@@ -230,7 +300,7 @@ def format_table(results: dict[str, Any]) -> str:
     if results["ratios"]:
         lines += ["", "ratios of medians (lower is better for the first tool)"]
         for name, ratio in results["ratios"].items():
-            text = f"  {name:<38} {_fmt(ratio['value'], '.3f')}"
+            text = f"  {name:<41} {_fmt(ratio['value'], '.3f')}"
             if ratio["done_when_at_most"] is not None:
                 meets = (
                     "n/a"
@@ -259,6 +329,14 @@ def format_table(results: dict[str, Any]) -> str:
                 f"  {key:<42} {_mib(size['median_bytes'])} MiB in files, "
                 f"{_mib(size['median_disk_bytes'])} MiB on disk, "
                 f"{_fmt(size['median_files'], '.0f')} files"
+            )
+
+    if results.get("remote_size"):
+        lines += ["", "remote tier after the cold build (median; what the warm build reads)"]
+        for key, size in results["remote_size"].items():
+            lines.append(
+                f"  {key:<42} {_mib(size['median_bytes'])} MiB in values, "
+                f"{_fmt(size['median_entries'], '.0f')} entries"
             )
 
     warnings = results.get("warnings") or []

@@ -2,7 +2,8 @@
 """Benchmark buildcache against sccache and against no cache at all.
 
     python bench/run_bench.py [--runs N] [--workspace crates-io|generated|auto]
-                              [--tools none,buildcache,sccache] [--json FILE] [--quick]
+                              [--tools none,buildcache,sccache] [--remote redis,http|none]
+                              [--scenarios NAME,...] [--json FILE] [--quick]
                               [--per-call-only]
 
 Every repetition builds each configuration once, round-robin (so a noisy
@@ -16,6 +17,17 @@ its own target dir with its own cache dir:
   warm, dev profile           target removed, cache filled: buildcache; "no cache" is the
                               full build a developer waits for without one (sccache
                               declines incremental builds, so it has no row here)
+  cold, fills REMOTE          CARGO_INCREMENTAL=0, empty cache and an empty key space on a
+                              remote tier (--remote: Redis, HTTP) on loopback, which the
+                              build fills: buildcache / sccache (Redis only)
+  warm from REMOTE            target removed, a new EMPTY local cache dir (and a new
+                              sccache server), the remote filled by that repetition's
+                              cold build: every hit comes from the remote
+
+The remote servers (redis-server, nginx with WebDAV) are started by the bench, on
+loopback, with the remote-tier tests' code (bench/remotes.py). Before a warm-from-remote
+build, the cold build's uploads are waited for (buildcache's helper drained and stopped,
+sccache's writes settled).
 
 After each cold build the cache directory's size is recorded (once it stops
 changing: sccache's server stores in the background). After all repetitions,
@@ -45,11 +57,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import remotes  # noqa: E402
 import report  # noqa: E402
 import tools  # noqa: E402
 import workspaces  # noqa: E402
 
 ALL_TOOLS = ("none", "buildcache", "sccache")
+# --remote's default: every tier there is a server for.
+DEFAULT_REMOTES = tuple(remotes.REMOTE_KINDS)
 
 # A full build on a loaded two-core machine takes a minute or two; past this
 # something is wedged (a lock, a hung wrapper) and the numbers mean nothing.
@@ -64,16 +79,28 @@ class Config:
     # Cold builds start from an empty cache; warm ones reuse the cache (and the
     # target dir path) of the cold build named here, after removing the target.
     filled_by: str | None = None
+    # A remote tier (remotes.REMOTE_KINDS) behind the local cache. A warm build with
+    # one reuses only the remote and the target dir path: its local cache is empty.
+    remote: str | None = None
 
     @property
     def key(self) -> str:
         return f"{self.scenario}/{self.tool}"
 
     @property
-    def slot(self) -> str:
-        """Cache and target dir name, shared by a cold build and the warm one it fills."""
+    def target_slot(self) -> str:
+        """Target dir name, shared by a cold build and the warm one it fills."""
         profile = "dev" if self.incremental else "incr-off"
-        return f"{profile}-{self.tool}"
+        tier = f"-{self.remote}" if self.remote else ""
+        return f"{profile}-{self.tool}{tier}"
+
+    @property
+    def cache_slot(self) -> str:
+        """Cache dir name: shared like the target dir, except that a warm build from a
+        remote starts from an empty local cache of its own."""
+        if self.remote and self.filled_by:
+            return f"{self.target_slot}-empty"
+        return self.target_slot
 
 
 CONFIGS = (
@@ -87,7 +114,24 @@ CONFIGS = (
     Config("warm-dev", "buildcache", incremental=True, filled_by="cold-dev/buildcache"),
 )
 
-# The order rows appear in the table.
+
+def remote_configs(kind: str) -> tuple[Config, ...]:
+    """The cold build that fills a remote tier and the warm one it serves, per tool."""
+    benched = remotes.REMOTE_KINDS[kind].benched_tools
+    cold = tuple(
+        Config(f"cold-to-{kind}", tool, incremental=False, remote=kind) for tool in benched
+    )
+    warm = tuple(
+        Config(f"warm-from-{kind}", tool, incremental=False, filled_by=filler.key, remote=kind)
+        for tool, filler in zip(benched, cold)
+    )
+    return cold + warm
+
+
+REMOTE_CONFIGS = tuple(config for kind in DEFAULT_REMOTES for config in remote_configs(kind))
+
+# The order rows appear in the table: the remote rows after the local ones, each
+# tier's cold row(s) then its warm row(s).
 TABLE_ORDER = (
     "cold-incr-off/none",
     "cold-incr-off/buildcache",
@@ -97,7 +141,7 @@ TABLE_ORDER = (
     "cold-dev/buildcache",
     "warm-dev/buildcache",
     "warm-dev/none",
-)
+) + tuple(config.key for config in REMOTE_CONFIGS)
 
 
 class BenchError(Exception):
@@ -122,6 +166,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(ALL_TOOLS),
         help="comma-separated subset of none,buildcache,sccache (default: all)",
     )
+    parser.add_argument(
+        "--remote",
+        help="remote tiers to serve warm builds from, on loopback servers the bench starts: "
+        f"a subset of {','.join(DEFAULT_REMOTES)}, or none (default: all; a tier whose "
+        "server is not installed is left out with a warning, or fails the run if named "
+        "here or if CI=true)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        help="comma-separated scenarios to build (default: all), e.g. "
+        "cold-incr-off,warm-from-redis; a warm scenario brings the cold one that fills "
+        "it; `remote` means every cold-to-*/warm-from-* scenario",
+    )
     parser.add_argument("--json", type=Path, help="save every measurement to this file")
     parser.add_argument(
         "--quick",
@@ -142,6 +199,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.tools) - set(ALL_TOOLS)
     if unknown or not args.tools:
         parser.error(f"--tools takes a subset of {','.join(ALL_TOOLS)}")
+    args.remote_named = args.remote is not None
+    named = (",".join(DEFAULT_REMOTES) if args.remote is None else args.remote).split(",")
+    args.remote = tuple(kind.strip() for kind in named if kind.strip() not in ("", "none"))
+    unknown = set(args.remote) - set(DEFAULT_REMOTES)
+    if unknown:
+        parser.error(f"--remote takes a subset of {','.join(DEFAULT_REMOTES)}, or none")
+    known_scenarios = {config.scenario for config in CONFIGS + REMOTE_CONFIGS} | {"remote"}
+    if args.scenarios is not None:
+        args.scenarios = tuple(n.strip() for n in args.scenarios.split(",") if n.strip())
+        if not args.scenarios or set(args.scenarios) - known_scenarios:
+            parser.error(f"--scenarios takes some of {','.join(sorted(known_scenarios))}")
+        if not selected_configs(args.tools, args.remote, args.scenarios):
+            parser.error("--scenarios, --tools and --remote leave nothing to build")
     if args.quick:
         args.runs = 1
         args.workspace = "generated"
@@ -150,8 +220,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def selected_configs(chosen_tools: tuple[str, ...]) -> list[Config]:
-    return [config for config in CONFIGS if config.tool in chosen_tools]
+def selected_configs(
+    chosen_tools: tuple[str, ...],
+    chosen_remotes: tuple[str, ...] = (),
+    scenarios: tuple[str, ...] | None = None,
+) -> list[Config]:
+    configs = list(CONFIGS) + [config for kind in chosen_remotes for config in remote_configs(kind)]
+    configs = [config for config in configs if config.tool in chosen_tools]
+    if scenarios is None:
+        return configs
+    wanted = {
+        config.key
+        for config in configs
+        if config.scenario in scenarios or (config.remote and "remote" in scenarios)
+    }
+    # A warm build needs the cold build that fills its cache.
+    wanted |= {config.filled_by for config in configs if config.key in wanted and config.filled_by}
+    return [config for config in configs if config.key in wanted]
 
 
 def rotated(items: list[Config], by: int) -> list[Config]:
@@ -188,7 +273,8 @@ class Bench:
         self.workdir = workdir
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.configs = selected_configs(args.tools)
+        self.configs = selected_configs(args.tools, args.remote, args.scenarios)
+        self.remotes: dict[str, remotes.Remote] = {}
         self.base_env = tools.clean_environment()
         self.executables: dict[str, str] = {}
         self.reference_output: str | None = None
@@ -218,11 +304,37 @@ class Bench:
                     f"{error}\n(run with --tools none,sccache to bench the others)"
                 ) from error
 
-    def new_cache(self, tool: str, directory: Path) -> tools.Cache:
+    def start_remotes(self) -> None:
+        """Start a server for each remote tier a configuration uses. One that is not
+        installed leaves its rows out with a warning, unless --remote named it or
+        CI=true (where everything is installed, so a missing server is a failure)."""
+        strict = self.args.remote_named or os.environ.get("CI") == "true"
+        for kind in dict.fromkeys(config.remote for config in self.configs if config.remote):
+            try:
+                self.remotes[kind] = remotes.start(kind, self.workdir / "servers")
+            except remotes.ProgramMissing as error:
+                if strict:
+                    raise BenchError(f"--remote {kind}: {error}") from error
+                self.warnings.append(f"no rows from the {kind} tier: {error}")
+                self.configs = [config for config in self.configs if config.remote != kind]
+                continue
+            except remotes.RemoteError as error:
+                raise BenchError(str(error)) from error
+            log(f"remote tier {kind}: {self.remotes[kind].label} on loopback")
+
+    def stop_remotes(self) -> None:
+        for remote in self.remotes.values():
+            remote.stop()
+        self.remotes.clear()
+
+    def new_cache(self, tool: str, directory: Path, remote: str | None = None) -> tools.Cache:
+        tier = self.remotes[remote] if remote else None
         if tool == "buildcache":
-            return tools.BuildcacheCache(directory, self.executables["buildcache"])
+            url = tier.buildcache_url() if tier else None
+            return tools.BuildcacheCache(directory, self.executables["buildcache"], url)
         if tool == "sccache":
-            return tools.SccacheCache(directory, self.executables["sccache"])
+            remote_env = tier.sccache_env() if tier else None
+            return tools.SccacheCache(directory, self.executables["sccache"], remote_env)
         return tools.NoCache(directory)
 
     # --- one build -----------------------------------------------------------
@@ -264,6 +376,15 @@ class Bench:
         if config.tool != "none" and not config.filled_by:
             size, disk, files = tools.settled_size(cache.directory)
             run["cache_bytes"], run["cache_disk_bytes"], run["cache_files"] = size, disk, files
+        if config.remote and not config.filled_by:
+            # What the warm build will read: everything the cold build uploads.
+            cache.drain()
+            remote = self.remotes[config.remote]
+            run["remote_bytes"], run["remote_entries"] = remote.settled_size(config.tool)
+            if not run["remote_entries"]:
+                self.warnings.append(
+                    f"{config.key} run {rep + 1}: nothing reached the {config.remote} tier"
+                )
         stats = cache.stats()
         if stats is not None:
             run["stats"] = {k: v for k, v in stats.items() if k != "raw"}
@@ -281,6 +402,11 @@ class Bench:
             self.warnings.append(
                 f"{config.key} run {rep + 1}: {config.tool} counted {stats['errors']} errors"
             )
+        if config.remote and stats is not None:
+            self.warnings += [
+                f"{config.key} run {rep + 1}: {problem}"
+                for problem in remote_problems(config, stats)
+            ]
         summary = f"  {config.key:<26} {seconds:7.2f} s"
         if stats is not None:
             summary += f"  hits {stats['hits']}/{stats['requests']}, misses {stats['misses']}"
@@ -306,6 +432,12 @@ class Bench:
     # --- the whole run ---------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
+        try:
+            return self.run_with_servers()
+        finally:
+            self.stop_remotes()
+
+    def run_with_servers(self) -> dict[str, Any]:
         self.locate_tools()
         if self.args.per_call_only:
             self.configs = []
@@ -321,6 +453,7 @@ class Bench:
                 f"at {self.workspace.path}"
             )
             workspace = {"kind": self.workspace.kind, "packages": self.workspace.packages}
+            self.start_remotes()
         runs: dict[str, list[dict[str, Any]]] = {config.key: [] for config in self.configs}
         load_before = os.getloadavg()
         for rep in range(self.args.runs if self.configs else 0):
@@ -338,11 +471,13 @@ class Bench:
             "jobs": self.args.jobs,
             "host": host_info(load_before, load_after),
             "versions": self.versions(),
+            "remotes": {kind: remote.label for kind, remote in self.remotes.items()},
             "configs": {
                 key: {
                     "scenario": by_key[key].scenario,
                     "tool": by_key[key].tool,
                     "incremental": by_key[key].incremental,
+                    "remote": by_key[key].remote,
                     "runs": runs[key],
                 }
                 for key in TABLE_ORDER
@@ -361,18 +496,24 @@ class Bench:
         caches: dict[str, tools.Cache] = {}
         try:
             for config in self.configs:
-                if config.slot not in caches:
-                    caches[config.slot] = self.new_cache(
-                        config.tool, rep_dir / "cache" / config.slot
+                if config.cache_slot not in caches:
+                    caches[config.cache_slot] = self.new_cache(
+                        config.tool, rep_dir / "cache" / config.cache_slot, config.remote
                     )
+            # Each tool's key space on each tier starts empty, so the warm build reads
+            # what this repetition's cold build wrote.
+            for kind, tool in {(c.remote, c.tool) for c in self.configs if c.remote}:
+                self.remotes[kind].clear(tool)
             # Servers start before any timed build (sccache's is not free to start).
+            # buildcache's storage helper is started by the first compile that needs it,
+            # inside the timed build (~0.2 s): it has no command to start it ahead.
             for cache in caches.values():
                 cache.start()
             cold = [c for c in self.configs if not c.filled_by]
             warm = [c for c in self.configs if c.filled_by]
             for config in rotated(cold, rep) + rotated(warm, rep):
-                target = rep_dir / "target" / config.slot
-                yield config.key, self.build(config, caches[config.slot], target, rep)
+                target = rep_dir / "target" / config.target_slot
+                yield config.key, self.build(config, caches[config.cache_slot], target, rep)
         finally:
             for cache in caches.values():
                 cache.stop()
@@ -424,6 +565,27 @@ class Bench:
         for name, path in self.executables.items():
             versions[name] = first_line([path, "--version"])
         return versions
+
+
+def remote_problems(config: Config, stats: dict[str, Any]) -> list[str]:
+    """What says a build with a remote tier did not measure what it should: the tier
+    failing, a warm build served by something other than the remote."""
+    problems = []
+    if config.tool == "buildcache":
+        remote = stats["remote"]
+        failures = {name: remote[name] for name in tools.REMOTE_COUNTERS if remote[name]}
+        if failures:
+            counted = ", ".join(f"{n} {name}" for name, n in failures.items())
+            problems.append(f"buildcache counted remote {counted}")
+        if config.filled_by and stats["local_hits"]:
+            problems.append(f"{stats['local_hits']} hits from the local tier, which started empty")
+    if config.tool == "sccache":
+        if config.remote not in stats["cache_location"].lower():
+            location = stats["cache_location"]
+            problems.append(f"sccache did not use the {config.remote} tier: {location!r}")
+        if stats["cache_errors"]:
+            problems.append(f"sccache counted {stats['cache_errors']} cache errors")
+    return problems
 
 
 def host_info(load_before: tuple[float, ...], load_after: tuple[float, ...]) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Each tool owns one cache directory per configuration and repetition (a
 `Cache`); the harness asks it for the environment cargo runs with, and for
 hit counts after a build so the report can show that a warm build was really
-served from the cache.
+served from the cache. A cache may also have a remote tier (bench/remotes.py):
+buildcache gets its URL, sccache the variables that select its backend.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,9 @@ class Cache:
     def cargo_env(self, base: dict[str, str], log_path: Path) -> dict[str, str]:
         return dict(base)
 
+    def drain(self) -> None:
+        """Wait until what the last build stored has reached the remote tier, if any."""
+
     def zero_stats(self) -> None:
         """Reset hit counters so the next build's counts stand alone."""
 
@@ -121,24 +126,53 @@ class NoCache(Cache):
 
 
 class BuildcacheCache(Cache):
+    """With a remote, the cache's storage helper (started by the first compile that
+    needs it) lives in a runtime dir of this cache's own: `buildcache helper stop`
+    then drains and stops this cache's helper and nobody else's, and no helper of the
+    caller's (or of another cache) serves a build it should not."""
+
     tool = "buildcache"
 
-    def __init__(self, directory: Path, executable: str) -> None:
+    def __init__(self, directory: Path, executable: str, remote_url: str | None = None) -> None:
         super().__init__(directory)
         self.executable = executable
+        self.remote_url = remote_url
+        self.runtime_dir: str | None = None
+
+    def _variables(self) -> dict[str, str]:
+        variables = {"BUILDCACHE_DIR": str(self.directory)}
+        if self.remote_url:
+            variables["BUILDCACHE_REMOTE"] = self.remote_url
+            assert self.runtime_dir, "start() first"
+            variables["XDG_RUNTIME_DIR"] = self.runtime_dir
+        return variables
 
     def _env(self) -> dict[str, str]:
         env = clean_environment()
-        env["BUILDCACHE_DIR"] = str(self.directory)
+        env.update(self._variables())
         return env
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        if self.remote_url and not self.runtime_dir:
+            # Short and in /tmp: the helper's socket path must fit in ~107 bytes.
+            self.runtime_dir = tempfile.mkdtemp(prefix="bcbench-")
+
+    def drain(self) -> None:
+        """`helper stop` returns once the helper has uploaded what it had queued."""
+        if self.remote_url:
+            _run_ok([self.executable, "helper", "stop"], self._env(), "buildcache helper stop")
+
+    def stop(self) -> None:
+        if self.runtime_dir:
+            _run([self.executable, "helper", "stop"], self._env())
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+            self.runtime_dir = None
 
     def cargo_env(self, base: dict[str, str], log_path: Path) -> dict[str, str]:
         env = dict(base)
         env["RUSTC_WRAPPER"] = self.executable
-        env["BUILDCACHE_DIR"] = str(self.directory)
+        env.update(self._variables())
         env["BUILDCACHE_LOG"] = str(log_path)
         return env
 
@@ -150,7 +184,7 @@ class BuildcacheCache(Cache):
             [self.executable, "stats", "--json"], self._env(), "buildcache stats --json"
         )
         raw = json.loads(result.stdout)
-        return {
+        stats = {
             "hits": int(raw["hits"]),
             "misses": int(raw["misses"]),
             "requests": int(raw["requests"]),
@@ -158,6 +192,14 @@ class BuildcacheCache(Cache):
             "errors": int(raw.get("errors", 0)),
             "raw": raw,
         }
+        if self.remote_url:
+            remote = raw.get("remote") or {}
+            stats["remote_hits"] = int(raw.get("remote_hits", 0))
+            stats["local_hits"] = int(raw.get("local_hits", 0))
+            stats["remote"] = {
+                name: remote.get(name, 0) for name in REMOTE_COUNTERS + ("bytes_down", "wait_ms")
+            }
+        return stats
 
     def version(self) -> str:
         result = _run([self.executable, "--version"], self._env())
@@ -172,13 +214,17 @@ class BuildcacheCache(Cache):
 class SccacheCache(Cache):
     """sccache keeps its cache behind a server, so each cache gets its own
     server on a private port: the caller's own sccache server (if any) is
-    never touched, and two caches never share one server's disk index."""
+    never touched, and two caches never share one server's disk index.
+    `remote_env` selects a remote backend instead of the disk."""
 
     tool = "sccache"
 
-    def __init__(self, directory: Path, executable: str) -> None:
+    def __init__(
+        self, directory: Path, executable: str, remote_env: dict[str, str] | None = None
+    ) -> None:
         super().__init__(directory)
         self.executable = executable
+        self.remote_env = remote_env or {}
         self.port = 0
         self.running = False
 
@@ -190,6 +236,7 @@ class SccacheCache(Cache):
         env["SCCACHE_IDLE_TIMEOUT"] = "0"
         # Ignore the caller's sccache config file (a remote backend, a size cap).
         env["SCCACHE_CONF"] = str(self.directory / "no-config.toml")
+        env.update(self.remote_env)
         return env
 
     def start(self) -> None:
@@ -218,7 +265,8 @@ class SccacheCache(Cache):
             self._env(),
             "sccache --show-stats",
         )
-        raw = json.loads(result.stdout)["stats"]
+        reply = json.loads(result.stdout)
+        raw = reply["stats"]
         hit_read = raw.get("cache_read_hit_duration") or {}
         return {
             "hits": sum(raw["cache_hits"]["counts"].values()),
@@ -226,11 +274,23 @@ class SccacheCache(Cache):
             "requests": int(raw["compile_requests"]),
             "not_cacheable": int(raw.get("requests_not_cacheable", 0)),
             "read_hit_seconds": hit_read.get("secs", 0) + hit_read.get("nanos", 0) / 1e9,
+            # Which backend served: "Local disk: ..." or "redis, name: redis://...".
+            "cache_location": str(reply.get("cache_location", "")),
+            # Lookups that failed, reads that timed out, stores that failed: on a remote
+            # backend, what buildcache counts as remote errors, timeouts, upload errors.
+            "cache_errors": sum(((raw.get("cache_errors") or {}).get("counts") or {}).values())
+            + int(raw.get("cache_read_errors", 0))
+            + int(raw.get("cache_timeouts", 0))
+            + int(raw.get("cache_write_errors", 0)),
             "raw": raw,
         }
 
     def version(self) -> str:
         return _run([self.executable, "--version"], clean_environment()).stdout.strip()
+
+
+# buildcache's remote counters that mean something went wrong on a tier.
+REMOTE_COUNTERS = ("errors", "timeouts", "skipped", "corrupt", "rejected", "upload_errors")
 
 
 # Rounds of per-call samples: enough for a stable median on a busy two-core machine,

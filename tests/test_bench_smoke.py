@@ -1,8 +1,10 @@
 """Smoke test for `make bench`: the harness runs end to end and reports well-formed numbers.
 
-Only the no-wrapper configurations on the tiny generated workspace, so it
-needs neither the registry nor sccache and stays well under a minute. The
-full benchmark is `make bench`, not part of `make test`.
+The no-wrapper and buildcache configurations on the tiny generated workspace, so it
+needs neither the registry nor sccache and stays well under a minute per test; the
+warm build from a Redis tier starts a real redis-server (scripts/test-deps.sh installs
+it; in CI a missing one fails the test). The full benchmark is `make bench`, not part
+of `make test`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,50 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 HARNESS = REPO / "bench" / "run_bench.py"
+sys.path.insert(0, str(REPO / "bench"))
+
+import run_bench  # noqa: E402
+from remotes import remote_servers  # noqa: E402
+
+
+def keys(configs: list[run_bench.Config]) -> list[str]:
+    return [config.key for config in configs]
+
+
+def test_remote_rows_come_per_tier_and_tool_and_bring_their_cold_build() -> None:
+    every_tool = ("none", "buildcache", "sccache")
+    assert keys(run_bench.selected_configs(every_tool, ("redis",), ("warm-from-redis",))) == [
+        "cold-to-redis/buildcache",
+        "cold-to-redis/sccache",
+        "warm-from-redis/buildcache",
+        "warm-from-redis/sccache",
+    ]
+    # sccache is compared over Redis only; "none" has no cache to put on a tier.
+    assert keys(run_bench.selected_configs(every_tool, ("http",), ("remote",))) == [
+        "cold-to-http/buildcache",
+        "warm-from-http/buildcache",
+    ]
+    local_only = run_bench.selected_configs(every_tool, ())
+    assert local_only and not [config for config in local_only if config.remote]
+
+
+def test_a_warm_build_from_a_remote_gets_an_empty_local_cache_and_the_cold_target_path() -> None:
+    cold, warm = run_bench.selected_configs(("buildcache",), ("redis",), ("warm-from-redis",))
+    assert warm.filled_by == cold.key
+    assert warm.target_slot == cold.target_slot
+    assert warm.cache_slot != cold.cache_slot
+
+
+def test_remote_option_takes_tiers_or_none() -> None:
+    assert run_bench.parse_args([]).remote == ("redis", "http")
+    assert run_bench.parse_args(["--remote", "none"]).remote == ()
+    assert run_bench.parse_args(["--remote", "redis"]).remote_named
+    with pytest.raises(SystemExit):
+        run_bench.parse_args(["--remote", "ftp"])
+    with pytest.raises(SystemExit):
+        run_bench.parse_args(["--scenarios", "lukewarm"])
+    with pytest.raises(SystemExit):  # nothing left to build
+        run_bench.parse_args(["--scenarios", "warm-from-redis", "--remote", "none"])
 
 
 @pytest.mark.cargo
@@ -76,6 +122,8 @@ def test_quick_bench_with_buildcache_reports_per_call_figures_and_cache_size(
             "--quick",
             "--tools",
             "buildcache",
+            "--remote",
+            "none",
             "--json",
             str(json_path),
             "--workdir",
@@ -103,3 +151,76 @@ def test_quick_bench_with_buildcache_reports_per_call_figures_and_cache_size(
     assert "buildcache end-to-end per hit (measured)" in table
     assert "buildcache fixed cost per call" in table
     assert "cache after the cold build" in table
+
+
+@pytest.mark.cargo
+def test_quick_bench_serves_a_warm_build_from_redis_with_an_empty_local_cache(
+    tmp_path: Path,
+) -> None:
+    """Issue 12's row: the cold build fills a Redis tier, the warm one (a new, empty
+    cache dir) is served from it entirely, and the binary prints the same."""
+    if remote_servers.installed("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/test-deps.sh installs it)")
+    json_path = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(HARNESS),
+            "--quick",
+            "--tools",
+            "buildcache",
+            "--remote",
+            "redis",
+            "--scenarios",
+            "remote",
+            "--json",
+            str(json_path),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+
+    data = json.loads(json_path.read_text())
+    assert data["warnings"] == []
+    assert data["remotes"] == {"redis": "Redis"}
+    assert set(data["configs"]) == {"cold-to-redis/buildcache", "warm-from-redis/buildcache"}
+    (cold,) = data["configs"]["cold-to-redis/buildcache"]["runs"]
+    assert cold["remote_entries"] > 0 and cold["remote_bytes"] > 0
+    assert cold["stats"]["remote"]["upload_errors"] == 0
+    (warm,) = data["configs"]["warm-from-redis/buildcache"]["runs"]
+    assert warm["same_output"] is True
+    stats = warm["stats"]
+    assert stats["misses"] == 0 and stats["hits"] > 0
+    assert stats["remote_hits"] == stats["hits"] and stats["local_hits"] == 0
+
+    table = result.stdout
+    assert "warm from Redis, local cache empty" in table
+    assert f"{stats['hits']}r/0/{stats['requests']}" in table
+    assert "remote tier after the cold build" in table
+
+
+@pytest.mark.parametrize(
+    ("argv", "ci", "fails"),
+    [
+        ([], "", False),  # the default tiers: a missing server leaves its rows out
+        ([], "true", True),  # in CI everything is installed: a missing server fails
+        (["--remote", "redis"], "", True),  # asked for by name
+    ],
+)
+def test_a_missing_redis_server_drops_its_rows_or_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], ci: str, fails: bool
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(remote_servers, "installed", lambda program: None)
+    bench = run_bench.Bench(run_bench.parse_args([*argv, "--tools", "buildcache"]), tmp_path)
+    if fails:
+        with pytest.raises(run_bench.BenchError, match="redis-server is not installed"):
+            bench.start_remotes()
+        return
+    bench.start_remotes()
+    assert not [config for config in bench.configs if config.remote]
+    assert any("redis-server is not installed" in warning for warning in bench.warnings)

@@ -4,7 +4,13 @@ scripts/test-deps.sh), and a "blackhole" port that accepts connections and never
 
 Each server has the same face for the tests that run over all of them: `url` (the
 BUILDCACHE_REMOTE item), `env` (what a client needs besides the URL: S3 credentials),
-`stored_names()` (the cache's values it holds, by name) and `stop()`."""
+`stored_names()` (the cache's values it holds, by name) and `stop()`.
+
+The benchmark (bench/remotes.py) starts its servers with these classes too, so this
+module needs no pytest unless a server's program is missing: a test then skips (which
+fails in CI, see tests/conftest.py); the benchmark finds the program itself
+(`installed`) and passes it in.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,23 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
+
+class ServerDidNotStart(RuntimeError):
+    """The server's process exited or never listened; the message says which."""
+
+
+def installed(program: str) -> str | None:
+    """The program's path: on PATH, or in /usr/sbin (nginx), which a user's PATH may lack."""
+    return shutil.which(program) or shutil.which(f"/usr/sbin/{program}")
+
+
+def installed_or_skip(program: str) -> str:
+    found = installed(program)
+    if found is None:
+        import pytest
+
+        pytest.skip(f"{program} is not installed (scripts/test-deps.sh installs it)")
+    return found
 
 
 def free_port() -> int:
@@ -26,10 +48,8 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed (scripts/test-deps.sh installs it)")
+    def __init__(self, directory: Path, *, binary: str | None = None) -> None:
+        binary = binary or installed_or_skip("redis-server")
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -48,7 +68,9 @@ class RedisServer:
                 self.client.ping()
                 break
             except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServerDidNotStart("redis-server did not start") from None
                 time.sleep(0.05)
 
     env: dict[str, str] = {}
@@ -96,12 +118,8 @@ class Blackhole:
 class NginxDav:
     """nginx with WebDAV PUT on loopback: the plain HTTP GET/PUT tier."""
 
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
-        if binary is None:
-            pytest.skip("nginx is not installed (scripts/test-deps.sh installs it)")
-        import os
-
+    def __init__(self, directory: Path, *, binary: str | None = None) -> None:
+        binary = binary or installed_or_skip("nginx")
         root = directory / "store"
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
@@ -144,8 +162,13 @@ class NginxDav:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 break
             except OSError:
-                assert self.process.poll() is None, (directory / "error.log").read_text()
-                assert time.monotonic() < deadline, "nginx did not start"
+                if self.process.poll() is not None:
+                    error_log = directory / "error.log"
+                    reason = error_log.read_text() if error_log.exists() else "no error.log"
+                    raise ServerDidNotStart(f"nginx exited: {reason}") from None
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServerDidNotStart("nginx did not start") from None
                 time.sleep(0.05)
 
     env: dict[str, str] = {}
@@ -189,9 +212,11 @@ class S3sFs:
     ACCESS_KEY = "AKIATESTBUILDCACHE01"
     SECRET_KEY = "s3-secret-never-shown-7d1e9c"  # noqa: S105 - a test server's
 
-    def __init__(self, directory: Path) -> None:
-        binary = s3s_fs_binary()
+    def __init__(self, directory: Path, binary: str | None = None) -> None:
+        binary = binary or s3s_fs_binary()
         if binary is None:
+            import pytest
+
             pytest.skip(f"s3s-fs is not built (scripts/test-deps.sh builds it into {TEST_TOOLS})")
         self.root = directory / "data"
         (self.root / self.BUCKET).mkdir(parents=True, exist_ok=True)
@@ -219,8 +244,12 @@ class S3sFs:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 break
             except OSError:
-                assert self.process.poll() is None, (directory / "s3s-fs.log").read_text()
-                assert time.monotonic() < deadline, "s3s-fs did not start"
+                if self.process.poll() is not None:
+                    reason = (directory / "s3s-fs.log").read_text()
+                    raise ServerDidNotStart(f"s3s-fs exited: {reason}") from None
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServerDidNotStart("s3s-fs did not start") from None
                 time.sleep(0.05)
 
     def stored_names(self) -> list[str]:
