@@ -69,16 +69,33 @@ def _remember(
         pass  # a record only saves time
 
 
-def content_digest(cache_dir: str, path: str) -> str:
-    """sha256 of path's content; raises OSError when it cannot be read."""
+def content_digest(cache_dir: str, path: str, *, shared: bool = False) -> str:
+    """sha256 of path's content; raises OSError when it cannot be read. shared: a
+    toolchain file, whose digest every cache dir of this user shares (shared_digests.py)."""
     info = os.stat(path)
     name = text_digest("file", os.path.abspath(path), _stamp(info))
     digest = _recall(cache_dir, name)
-    if digest is None:
-        digest = file_digest(path)
-        if _stamp(os.stat(path)) != _stamp(info):
-            raise OSError(f"{path} changed while it was read")
-        _remember(cache_dir, name, digest, info)
+    if digest is not None:
+        return digest
+    lock = None
+    if shared:
+        from buildcache.cache import shared_digests
+
+        digest = shared_digests.recall(name)
+        if digest is None:
+            lock = shared_digests.HashingLock(name)
+            digest = shared_digests.recall(name)  # hashed by whoever held the lock
+    try:
+        if digest is None:
+            digest = file_digest(path)
+            if _stamp(os.stat(path)) != _stamp(info):
+                raise OSError(f"{path} changed while it was read")
+            if shared and time.time_ns() - info.st_ctime_ns >= RECENT_SECONDS * 1e9:
+                shared_digests.remember(name, digest)
+    finally:
+        if lock is not None:
+            lock.release()
+    _remember(cache_dir, name, digest, info)
     return digest
 
 
@@ -107,7 +124,9 @@ def remember_output_file(cache_dir: str, path: str) -> str | None:
     return digest
 
 
-def directory_digest(cache_dir: str, directory: str, *, suffix: str = "") -> str:
+def directory_digest(
+    cache_dir: str, directory: str, *, suffix: str = "", shared: bool = False
+) -> str:
     """One digest of the names and contents of every regular file directly in directory
     whose name ends with suffix (what a library search path can hand the linker).
     A missing directory is 'absent'."""
@@ -128,7 +147,7 @@ def directory_digest(cache_dir: str, directory: str, *, suffix: str = "") -> str
     parts = []
     for file_name, _ in files:
         parts.append(file_name)
-        parts.append(content_digest(cache_dir, os.path.join(directory, file_name)))
+        parts.append(content_digest(cache_dir, os.path.join(directory, file_name), shared=shared))
     digest = text_digest(*parts)
     newest = max((info for _, info in files), key=lambda info: info.st_ctime_ns, default=None)
     if newest is None or time.time_ns() - newest.st_ctime_ns >= RECENT_SECONDS * 1e9:

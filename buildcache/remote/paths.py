@@ -2,19 +2,21 @@
 
 One helper per user, cache dir and list of remotes: the id hashes the last two (and,
 with an s3:// tier, the AWS settings the helper's S3 client reads from its
-environment), and the directory belongs to the user. It is `$XDG_RUNTIME_DIR/buildcache` when the
-session has one (systemd's per-user tmpfs), else `/tmp/buildcache-<uid>`. Either way
-it must be a real directory of this user that nobody else can open (0700): a socket
-or state file somebody else could replace would let them answer our lookups.
+environment), in the user's private runtime dir (cache/runtime_dir.py: a socket or
+state file somebody else could replace would let them answer our lookups).
 Unix socket paths are limited to ~107 bytes, so they cannot live in a deep cache dir.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 
 from buildcache.cache.digests import text_digest
+
+# Re-exported: where the helper's code has always found them.
+from buildcache.cache.runtime_dir import UnsafeRuntimeDir as UnsafeRuntimeDir
+from buildcache.cache.runtime_dir import ensure_private_dir as ensure_private_dir
+from buildcache.cache.runtime_dir import runtime_dir as runtime_dir
 
 # What boto3 reads from the environment of the helper that the first wrapper starts:
 # a call under another profile, endpoint, region or key must get a helper of its own,
@@ -33,31 +35,6 @@ S3_ENVIRONMENT = (
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_CA_BUNDLE",
 )
-
-
-class UnsafeRuntimeDir(OSError):
-    """The helper's directory exists but is not private to this user."""
-
-
-def runtime_dir(environ: dict[str, str] | os._Environ[str] | None = None) -> str:
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_RUNTIME_DIR", "")
-    if base and os.path.isabs(base) and os.path.isdir(base):
-        return os.path.join(base, "buildcache")
-    return os.path.join("/tmp", f"buildcache-{os.getuid()}")
-
-
-def ensure_private_dir(path: str) -> None:
-    """Create path 0700, or check that the existing one is ours and private."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise UnsafeRuntimeDir(f"{path} is not a directory of this user")
-    if info.st_mode & 0o077:
-        raise UnsafeRuntimeDir(f"{path} can be opened by others (mode {info.st_mode & 0o777:o})")
 
 
 class HelperPaths:

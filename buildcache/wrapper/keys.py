@@ -134,7 +134,7 @@ def _linker_digest(linker: str, environ: os._Environ[str], cache_dir: str) -> st
 
     try:
         path = os.path.realpath(locate_executable(linker, environ.get("PATH", os.defpath)))
-        return f"{linker} {content_digest(cache_dir, path)}"
+        return f"{linker} {content_digest(cache_dir, path, shared=True)}"
     except OSError:
         return f"missing {linker}"
 

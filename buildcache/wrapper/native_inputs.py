@@ -310,7 +310,8 @@ def _system_archives(cache_dir: str) -> list[str]:
         if real in seen or not os.path.isdir(real):
             continue
         seen.add(real)
-        lines.append(f"system archives {real} {directory_digest(cache_dir, real, suffix='.a')}")
+        archives = directory_digest(cache_dir, real, suffix=".a", shared=True)
+        lines.append(f"system archives {real} {archives}")
         # Only archives: the system's libc.so is a script naming libc.so.6, and shared
         # system libraries are keyed through the compiler driver (docs/how-it-works.md).
         lines.extend(_pulled_in_by_dir(cache_dir, real, set(), archives_only=True))

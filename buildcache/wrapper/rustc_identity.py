@@ -121,7 +121,7 @@ def _identity(cache_dir: str, rustc: str, query: str, sysroot: str) -> str:
     """-vV and the sysroot, plus the content of the compiler's binary and libraries
     (each digest remembered by its file's stamp, so a new launcher path costs no
     rehash of the 150 MB driver)."""
-    parts = [query, "binary", content_digest(cache_dir, os.path.realpath(rustc))]
+    parts = [query, "binary", content_digest(cache_dir, os.path.realpath(rustc), shared=True)]
     for path in _compiler_libraries(sysroot):
-        parts += [os.path.basename(path), content_digest(cache_dir, path)]
+        parts += [os.path.basename(path), content_digest(cache_dir, path, shared=True)]
     return text_digest("rustc", *parts)

@@ -39,7 +39,7 @@ def driver_plan(compiler: str, args: list[str], cache_dir: str) -> str:
                 raise NotCacheable(f"the driver runs {program}, which is not found") from None
     digests = []
     for program in sorted(programs):
-        digests.append(f"{program} {content_digest(cache_dir, program)}")
+        digests.append(f"{program} {content_digest(cache_dir, program, shared=True)}")
         digests += _library_digests(program, cache_dir)
     return "\n".join(lines + digests)
 
@@ -69,5 +69,5 @@ def _library_digests(program: str, cache_dir: str) -> list[str]:
         if name.startswith(_COMPILER_LIBRARY_PREFIXES) and ".so" in name:
             path = os.path.realpath(os.path.join(library_dir, name))
             if os.path.isfile(path):
-                found.append(f"{path} {content_digest(cache_dir, path)}")
+                found.append(f"{path} {content_digest(cache_dir, path, shared=True)}")
     return found
