@@ -5,7 +5,8 @@ A call ends in exactly one of:
 - hit: the outputs, dep-info and console output of an earlier identical compile are
   restored and rustc does not run at all (hit.py);
 - miss: rustc runs, its stderr streamed to cargo as it comes, and on success the
-  result is stored (miss.py);
+  result is stored (miss.py), by a child that finishes after this process has returned
+  to cargo (detached_store.py);
 - error: something in the cache failed, so rustc runs exactly as without a cache.
 
 How a hit is found without running rustc (ccache's "direct mode"): the *base key*
