@@ -10,6 +10,8 @@ import os
 import stat
 import time
 
+from buildcache.cache.atomic import is_real_dir
+
 STAGING_DIR = "staging"
 LOCK_SUFFIX = ".lock"
 # How long a lookup waits for a store in flight of the entry it wants before it runs
@@ -73,6 +75,8 @@ def remove_stale(cache_dir: str, *, now: float | None = None) -> int:
     staging = staging_dir(cache_dir)
     now = time.time() if now is None else now
     removed = 0
+    if not is_real_dir(staging):
+        return 0  # missing, or a symlink planted in the cache: nothing behind it is ours
     try:
         entries = list(os.scandir(staging))
     except OSError:
