@@ -37,6 +37,7 @@ VARIABLES = (
     "BUILDCACHE_REMOTE_SIGNING_KEY",
     "BUILDCACHE_REMOTE_SIGNING_KEY_FILE",
     "BUILDCACHE_COMPRESSION_LEVEL",
+    "BUILDCACHE_BACKGROUND_STORE",
 )
 # How long one wrapper call waits for the storage helper's answer, by default. A
 # remote hit on loopback or a LAN takes milliseconds; a slow or dead remote must cost
@@ -129,6 +130,7 @@ class Config:
         "disabled",
         "log",
         "compression_level",
+        "background_store",
         "origins",
         "remotes",
         "remote_read_only",
@@ -149,12 +151,15 @@ class Config:
         remote_timeout: float = float(DEFAULT_REMOTE_TIMEOUT),
         signing_key: bytes | None = None,
         compression_level: int = DEFAULT_COMPRESSION_LEVEL,
+        background_store: bool = True,
     ) -> None:
         self.cache_dir = cache_dir
         self.max_bytes = max_bytes
         self.disabled = disabled
         self.log = log
         self.compression_level = compression_level  # 0: entries stored uncompressed
+        # A miss's store may finish after the wrapper returned (wrapper/detached_store.py).
+        self.background_store = background_store
         self.origins = origins
         self.remotes = remotes  # URLs with credentials: show them only through redact()
         self.remote_read_only = remote_read_only
@@ -214,6 +219,9 @@ def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Con
         raw.get("BUILDCACHE_COMPRESSION_LEVEL", str(DEFAULT_COMPRESSION_LEVEL)),
         variable="BUILDCACHE_COMPRESSION_LEVEL",
     )
+    background_store = parse_bool(
+        raw.get("BUILDCACHE_BACKGROUND_STORE", "1"), variable="BUILDCACHE_BACKGROUND_STORE"
+    )
     for name in VARIABLES[4:]:
         origins.setdefault(name, "default")
     return Config(
@@ -227,6 +235,7 @@ def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Con
         remote_timeout=timeout,
         signing_key=signing_key,
         compression_level=level,
+        background_store=background_store,
     )
 
 

@@ -56,6 +56,7 @@ def test_environment_beats_user_file_beats_system_file(
 @pytest.mark.parametrize(
     ("name", "value"),
     [("BUILDCACHE_DIR", "relative/dir"), ("BUILDCACHE_DISABLE", "maybe"),
+     ("BUILDCACHE_BACKGROUND_STORE", "later"),
      ("BUILDCACHE_MAX_SIZE", "lots"), ("BUILDCACHE_MAX_SIZE", "10")],
 )  # fmt: skip
 def test_a_bad_value_names_its_variable(
@@ -146,3 +147,13 @@ def test_a_bad_compression_level_names_the_variable(
     monkeypatch.setenv("BUILDCACHE_COMPRESSION_LEVEL", value)
     with pytest.raises(ConfigError, match="BUILDCACHE_COMPRESSION_LEVEL"):
         load_config()
+
+
+def test_background_store_is_on_unless_switched_off(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_config().background_store
+    monkeypatch.setenv("BUILDCACHE_BACKGROUND_STORE", "0")
+    config = load_config()
+    assert not config.background_store
+    assert config.origins["BUILDCACHE_BACKGROUND_STORE"] == "environment"

@@ -196,23 +196,26 @@ def test_a_killed_store_releases_its_waiters(tmp_path: Path) -> None:
     assert staging.wait_for_store(str(tmp_path), BASE_KEY, timeout=10)
 
 
-def test_trim_removes_only_stale_leftovers(tmp_path: Path) -> None:
+def test_leftovers_of_dead_stores_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
     root = Path(staging.staging_dir(str(tmp_path)))
     root.mkdir()
-    stale_dir = root / f"{BASE_KEY}.1.aaaa"
-    stale_dir.mkdir()
-    (stale_dir / "libx.rlib").write_bytes(b"x")
-    fresh_dir = root / f"{BASE_KEY}.2.bbbb"
-    fresh_dir.mkdir()
-    stale_lock = root / ("cd" * 32 + staging.LOCK_SUFFIX)
-    stale_lock.touch()
-    holder = hold_lock(tmp_path, 600)  # held: its store is still running
+    dead_dir = root / f"{'cd' * 32}.1.aaaa"  # its store was killed: nobody holds its lock
+    dead_dir.mkdir()
+    (dead_dir / "libx.rlib").write_bytes(b"x" * 4096)
+    live_dir = root / f"{BASE_KEY}.2.bbbb"  # its store is running
+    live_dir.mkdir()
+    old_lock = root / ("ef" * 32 + staging.LOCK_SUFFIX)
+    old_lock.touch()
+    an_hour_ago = time.time() - staging.STALE_SECONDS - 120
+    os.utime(old_lock, (an_hour_ago, an_hour_ago))
+    new_lock = root / ("12" * 32 + staging.LOCK_SUFFIX)  # created, not locked yet
+    new_lock.touch()
+    holder = hold_lock(tmp_path, 600)
     try:
-        an_hour_ago = time.time() - staging.STALE_SECONDS - 120
-        for path in (stale_dir, stale_lock, Path(staging.lock_path(str(tmp_path), BASE_KEY))):
-            os.utime(path, (an_hour_ago, an_hour_ago))
         assert staging.remove_stale(str(tmp_path)) == 2
-        assert sorted(os.listdir(root)) == sorted([fresh_dir.name, BASE_KEY + ".lock"])
+        assert sorted(os.listdir(root)) == sorted(
+            [live_dir.name, BASE_KEY + staging.LOCK_SUFFIX, new_lock.name]
+        )
     finally:
         holder.kill()
         holder.wait()

@@ -19,6 +19,8 @@ LOCK_SUFFIX = ".lock"
 PENDING_WAIT_SECONDS = 30.0
 # A staging dir this old belongs to a store that was killed: none takes an hour.
 STALE_SECONDS = 3600.0
+# A lock file younger than this may be one a store has created and not locked yet.
+LOCK_GRACE_SECONDS = 60.0
 
 
 def staging_dir(cache_dir: str) -> str:
@@ -71,7 +73,12 @@ def wait_for_all_stores(cache_dir: str, timeout: float = PENDING_WAIT_SECONDS) -
 
 
 def remove_stale(cache_dir: str, *, now: float | None = None) -> int:
-    """Remove staging dirs and lock files a killed child left behind; the number removed."""
+    """Remove what killed stores left behind; the number of dirs and files removed.
+
+    A staging dir is made only while its store holds the lock of its base key (the
+    dir's name starts with it), so a dir whose lock nobody holds is dead, whatever its
+    age. A lock file nobody holds is removed once it is a minute old (younger, its
+    store may be about to take it). Anything an hour old goes in any case."""
     staging = staging_dir(cache_dir)
     now = time.time() if now is None else now
     removed = 0
@@ -86,10 +93,9 @@ def remove_stale(cache_dir: str, *, now: float | None = None) -> int:
             info = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if now - info.st_mtime < STALE_SECONDS:
-            continue
+        age = now - info.st_mtime
         if entry.name.endswith(LOCK_SUFFIX):
-            if _held(entry.path):
+            if age < LOCK_GRACE_SECONDS or (age < STALE_SECONDS and _held(entry.path)):
                 continue
             try:
                 os.unlink(entry.path)
@@ -97,6 +103,9 @@ def remove_stale(cache_dir: str, *, now: float | None = None) -> int:
             except OSError:
                 pass
         elif stat.S_ISDIR(info.st_mode):
+            base_key = entry.name.partition(".")[0]
+            if age < STALE_SECONDS and _held(lock_path(cache_dir, base_key)):
+                continue
             remove_tree(entry.path)
             removed += 1
     return removed

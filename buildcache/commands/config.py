@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         "BUILDCACHE_REMOTE_SIGNING_KEY": "(set)" if config.signing_key and not key_file else "",
         "BUILDCACHE_REMOTE_SIGNING_KEY_FILE": "(set)" if key_file else "",
         "BUILDCACHE_COMPRESSION_LEVEL": str(config.compression_level),
+        "BUILDCACHE_BACKGROUND_STORE": "1" if config.background_store else "0",
     }
     files = {
         "user": user_config_file(os.environ),

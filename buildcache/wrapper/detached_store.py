@@ -26,7 +26,11 @@ stores in flight.
 
 Where no snapshot can be taken (an output that is not a regular file, a full disk),
 another store of the same key is running, or fork fails, the wrapper stores before it
-returns, as it always did.
+returns, as it always did. So it does where the child would be killed with cargo:
+when cargo is, or is a child of, a PID 1 that is not an init (`docker run IMAGE cargo
+build`, a Dockerfile's `RUN cargo build`: the kernel kills every process of the
+namespace when its PID 1 exits), and with BUILDCACHE_BACKGROUND_STORE=0 for the
+process trees this cannot see (`RUN make`, a sandbox that kills a build's cgroup).
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ if TYPE_CHECKING:
 
 # The child's niceness: the compiles still running come first.
 CHILD_NICENESS = 10
+# What PID 1 is on a machine or container whose orphans live on (reparented to it)
+# after the process that started them exits. Anything else as PID 1 (a shell, cargo,
+# tini or dumb-init running the build) ends the namespace, and its orphans, with it.
+LASTING_INITS = frozenset({"systemd", "init", "runit", "runsvdir", "s6-svscan", "openrc-init"})
 
 
 class OutputChanged(Exception):
@@ -78,6 +86,8 @@ class Snapshot:
     def discard(self) -> None:
         """Remove the copies and release the lock (the lock file only if it is ours)."""
         remove_tree(self.directory)
+        if self.lock_fd < 0:
+            return  # done before, or the lock went to the child
         try:
             if os.fstat(self.lock_fd).st_ino == os.lstat(self.lock_path).st_ino:
                 os.unlink(self.lock_path)
@@ -87,6 +97,7 @@ class Snapshot:
             os.close(self.lock_fd)
         except OSError:
             pass
+        self.lock_fd = -1
 
 
 def _no_follow(path: str, flags: int) -> int:
@@ -155,6 +166,27 @@ def _copy(source: str, destination: str) -> None:
         os.close(source_fd)
 
 
+def children_outlive_cargo() -> bool:
+    """False when a child left behind would die as soon as cargo exits."""
+    cargo = os.getppid()
+    if cargo <= 1:
+        return False  # cargo is PID 1 (or we were orphaned already)
+    try:
+        with open(f"/proc/{cargo}/stat", "rb") as handle:
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            cargo_parent = int(handle.read().rpartition(b")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return True  # no /proc: nothing to tell, keep the faster path
+    if cargo_parent != 1:
+        return True
+    try:
+        with open("/proc/1/comm", encoding="utf-8", errors="replace") as handle:
+            init = handle.read().strip()
+    except OSError:
+        return False
+    return init in LASTING_INITS
+
+
 def run_detached(snapshot: Snapshot, job: Callable[[], object]) -> bool:
     """Fork a child that runs job() in the background, then discards the snapshot and
     exits. True in the parent once the child exists; False when fork failed."""
@@ -169,6 +201,7 @@ def run_detached(snapshot: Snapshot, job: Callable[[], object]) -> bool:
         return False
     if pid:
         os.close(snapshot.lock_fd)  # the child's copy holds the lock now
+        snapshot.lock_fd = -1
         return True
     try:
         _detach(keep=snapshot.lock_fd)
@@ -184,15 +217,30 @@ def run_detached(snapshot: Snapshot, job: Callable[[], object]) -> bool:
 
 
 def _detach(keep: int) -> None:
-    """Leave cargo's session and its pipes: cargo reads the wrapper's stdout and stderr
-    until every writer has closed them, so the child must not keep them open."""
+    """Leave cargo's session, its pipes and its directory: cargo reads the wrapper's
+    stdout and stderr until every writer has closed them, and a child that kept the
+    package dir as its cwd would keep a checkout's filesystem busy."""
     os.setsid()
+    os.chdir("/")  # every path the store uses is absolute
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    os.closerange(3, keep)
-    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+    for fd in _open_fds():
+        if fd > 2 and fd != keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
     try:
         os.nice(CHILD_NICENESS)
     except OSError:
         pass
+
+
+def _open_fds() -> list[int]:
+    """The fds this process has open: listed, not guessed up to a limit that can be a
+    billion in a container (closing each in turn would take minutes)."""
+    try:
+        return [int(name) for name in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):
+        return list(range(3, 1024))

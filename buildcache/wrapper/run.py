@@ -177,7 +177,7 @@ def _compile_with_cache(
             finish("hit", "remote")
             return 0
 
-    from buildcache.wrapper.detached_store import run_detached
+    from buildcache.wrapper.detached_store import children_outlive_cargo, run_detached
     from buildcache.wrapper.miss import (
         NotStorable,
         compile_start_ns,
@@ -205,7 +205,8 @@ def _compile_with_cache(
         described = describe_compile(call, cwd, started_ns, memo)
         if inputs_digest(base_inputs(call, identity, environ, cache_dir, cwd)) != base_key:
             raise NotStorable("an extern crate or native input changed while rustc ran")
-        snapshot = snapshot_outputs(call, cache_dir, base_key)
+        detach = config.background_store and children_outlive_cargo()
+        snapshot = snapshot_outputs(call, cache_dir, base_key) if detach else None
     except NotStorable as reason:
         deltas = {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt}
         count_call(config, base_key, _with_remote(remote, deltas))
@@ -268,6 +269,7 @@ class _Store:
         """Store and count; the reason nothing was stored, or "" when it was."""
         from buildcache.cache.eviction import clean_after_store
         from buildcache.cache.file_digests import WRITTEN
+        from buildcache.cache.staging import remove_stale
         from buildcache.wrapper.miss import NotStorable, store_result
 
         config = self.config
@@ -290,6 +292,11 @@ class _Store:
         except NotStorable as reason:
             count_call(config, self.base_key, _with_remote(remote, {**deltas, "not_stored": 1}))
             return str(reason) or "not storable"
+        if background and snapshot is not None:
+            # Stored: lookups waiting for it may go on, and what killed stores left
+            # behind goes now rather than at the next trim.
+            snapshot.discard()
+            remove_stale(config.cache_dir)
         if remote is not None:
             _remote_upload(remote, self.base_key, key)
         added_counts = {

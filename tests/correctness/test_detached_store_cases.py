@@ -1,7 +1,7 @@
-"""Red-team reproductions for edc56b0 (a miss's store finishes after the wrapper returns).
-
-Each test fails on 95d805f. Real cargo, real rustc, real files.
-"""
+"""The store in the background (buildcache/wrapper/detached_store.py) in the places a
+red-team review found it wanting, with real cargo, rustc and files: a build whose
+process tree dies with cargo (a container's PID 1), leftovers of killed stores, trim
+and a symlinked staging dir, the child's working directory."""
 
 from __future__ import annotations
 
@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rust_workspace import Workspace, make_workspace  # noqa: E402
-
-from buildcache.cache import staging  # noqa: E402
-from buildcache.cache.ownership import claim  # noqa: E402
+from buildcache.cache import staging
+from buildcache.cache.ownership import claim
+from tests.rust_workspace import Workspace, make_workspace
 
 
 def _env(cache: Path, **extra: str) -> dict[str, str]:
@@ -47,7 +45,11 @@ def _stats(cache: Path) -> dict[str, int]:
 def _can_unshare_pid() -> bool:
     if not shutil.which("unshare"):
         return False
-    flags = ["--pid", "--fork"] if os.getuid() == 0 else ["--user", "--map-root-user", "--pid", "--fork"]
+    flags = (
+        ["--pid", "--fork"]
+        if os.getuid() == 0
+        else ["--user", "--map-root-user", "--pid", "--fork"]
+    )
     return subprocess.run(["unshare", *flags, "true"], capture_output=True).returncode == 0
 
 
@@ -55,7 +57,11 @@ def _container_build(ws: Workspace, cache: Path) -> subprocess.CompletedProcess[
     """`cargo build` as the only process of a container (`docker run ... cargo build`,
     a Dockerfile `RUN cargo build` with a cache mount, a CI job's cgroup, a Nix/Bazel
     sandbox): when cargo returns, every process it left behind is killed by the kernel."""
-    flags = ["--pid", "--fork"] if os.getuid() == 0 else ["--user", "--map-root-user", "--pid", "--fork"]
+    flags = (
+        ["--pid", "--fork"]
+        if os.getuid() == 0
+        else ["--user", "--map-root-user", "--pid", "--fork"]
+    )
     return subprocess.run(
         ["unshare", *flags, "cargo", "build"],
         cwd=ws.root,
@@ -78,7 +84,9 @@ def test_a_build_whose_process_tree_ends_with_cargo_stores_every_miss(tmp_path: 
     first = _container_build(ws, cache)
     assert first.returncode == 0, first.stderr
     shutil.rmtree(ws.root / "target")
-    subprocess.run(["buildcache", "stats", "--zero"], env=_env(cache), check=True, capture_output=True)
+    subprocess.run(
+        ["buildcache", "stats", "--zero"], env=_env(cache), check=True, capture_output=True
+    )
     ws.cargo("build", env=_env(cache))
     stats = _stats(cache)
     assert stats.get("hits", 0) > 0
@@ -160,7 +168,14 @@ def test_the_detached_store_does_not_pin_the_build_directory(tmp_path: Path) -> 
     package.mkdir()
     pidfile = tmp_path / "pid"
     subprocess.run(
-        [sys.executable, "-c", DETACHED_CWD_SCRIPT, str(tmp_path / "cache"), str(out), str(pidfile)],
+        [
+            sys.executable,
+            "-c",
+            DETACHED_CWD_SCRIPT,
+            str(tmp_path / "cache"),
+            str(out),
+            str(pidfile),
+        ],
         cwd=package,
         check=True,
         timeout=60,
