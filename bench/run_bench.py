@@ -2,7 +2,7 @@
 """Benchmark buildcache against sccache and against no cache at all.
 
     python bench/run_bench.py [--runs N] [--workspace crates-io|generated|auto]
-                              [--tools none,buildcache,sccache] [--remote redis,http|none]
+                              [--tools none,buildcache,sccache] [--remote redis,http,s3|none]
                               [--scenarios NAME,...] [--json FILE] [--quick]
                               [--per-call-only]
 
@@ -18,16 +18,18 @@ its own target dir with its own cache dir:
                               full build a developer waits for without one (sccache
                               declines incremental builds, so it has no row here)
   cold, fills REMOTE          CARGO_INCREMENTAL=0, empty cache and an empty key space on a
-                              remote tier (--remote: Redis, HTTP) on loopback, which the
-                              build fills: buildcache / sccache (Redis only)
+                              remote tier (--remote: Redis, HTTP, S3) on loopback, which
+                              the build fills: buildcache / sccache (Redis and S3)
   warm from REMOTE            target removed, a new EMPTY local cache dir (and a new
                               sccache server), the remote filled by that repetition's
                               cold build: every hit comes from the remote
 
-The remote servers (redis-server, nginx with WebDAV) are started by the bench, on
-loopback, with the remote-tier tests' code (bench/remotes.py). Before a warm-from-remote
-build, the cold build's uploads are waited for (buildcache's helper drained and stopped,
-sccache's writes settled).
+The remote servers (redis-server, nginx with WebDAV, s3s-fs) are started by the bench,
+on loopback, with the remote-tier tests' code (bench/remotes.py). Before a
+warm-from-remote build, the cold build's uploads are waited for (buildcache's helper
+drained and stopped, sccache's writes settled). Both tools' servers are started before
+the timing: sccache's at the start of the repetition, buildcache's storage helper
+(`buildcache helper start`) just before each build with a remote.
 
 After each cold build the cache directory's size is recorded (once it stops
 changing: sccache's server stores in the background). After all repetitions,
@@ -330,8 +332,8 @@ class Bench:
     def new_cache(self, tool: str, directory: Path, remote: str | None = None) -> tools.Cache:
         tier = self.remotes[remote] if remote else None
         if tool == "buildcache":
-            url = tier.buildcache_url() if tier else None
-            return tools.BuildcacheCache(directory, self.executables["buildcache"], url)
+            url, env = (tier.buildcache_url(), tier.buildcache_env()) if tier else (None, None)
+            return tools.BuildcacheCache(directory, self.executables["buildcache"], url, env)
         if tool == "sccache":
             remote_env = tier.sccache_env() if tier else None
             return tools.SccacheCache(directory, self.executables["sccache"], remote_env)
@@ -353,6 +355,8 @@ class Bench:
 
         if config.filled_by:
             shutil.rmtree(target, ignore_errors=True)
+        # Outside the timing, as sccache's server was started: buildcache's storage helper.
+        helper = cache.before_build()
         cache.zero_stats()
         with cargo_log.open("w") as output:
             started = time.perf_counter()
@@ -373,6 +377,8 @@ class Bench:
             raise BenchError(f"{config.key} build failed (log: {cargo_log}):\n{tail}")
 
         run: dict[str, Any] = {"rep": rep + 1, "seconds": round(seconds, 3)}
+        if helper is not None:
+            run["helper_before_timing"] = helper  # "started", or "already running"
         if config.tool != "none" and not config.filled_by:
             size, disk, files = tools.settled_size(cache.directory)
             run["cache_bytes"], run["cache_disk_bytes"], run["cache_files"] = size, disk, files
@@ -504,9 +510,10 @@ class Bench:
             # what this repetition's cold build wrote.
             for kind, tool in {(c.remote, c.tool) for c in self.configs if c.remote}:
                 self.remotes[kind].clear(tool)
-            # Servers start before any timed build (sccache's is not free to start).
-            # buildcache's storage helper is started by the first compile that needs it,
-            # inside the timed build (~0.2 s): it has no command to start it ahead.
+            # Servers start before any timed build (sccache's is not free to start);
+            # buildcache's storage helper just before each build with a remote
+            # (Cache.before_build: it exits after 10 idle minutes, which the cold
+            # builds ahead of a warm one can take on a loaded machine).
             for cache in caches.values():
                 cache.start()
             cold = [c for c in self.configs if not c.filled_by]

@@ -101,6 +101,11 @@ class Cache:
     def start(self) -> None:
         """Prepare the cache before any timed build uses it."""
 
+    def before_build(self) -> str | None:
+        """Just before a timed build: start what the tool would otherwise start inside
+        it, and say what was done (None: nothing to do)."""
+        return None
+
     def stop(self) -> None:
         """Release whatever start() acquired; safe to call twice."""
 
@@ -126,23 +131,32 @@ class NoCache(Cache):
 
 
 class BuildcacheCache(Cache):
-    """With a remote, the cache's storage helper (started by the first compile that
-    needs it) lives in a runtime dir of this cache's own: `buildcache helper stop`
-    then drains and stops this cache's helper and nobody else's, and no helper of the
-    caller's (or of another cache) serves a build it should not."""
+    """With a remote, the cache's storage helper lives in a runtime dir of this cache's
+    own: `buildcache helper stop` then drains and stops this cache's helper and nobody
+    else's, and no helper of the caller's (or of another cache) serves a build it should
+    not. `buildcache helper start` starts it before each timed build, as sccache's
+    server is started before any: the build's compiles find it listening."""
 
     tool = "buildcache"
 
-    def __init__(self, directory: Path, executable: str, remote_url: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        executable: str,
+        remote_url: str | None = None,
+        remote_env: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(directory)
         self.executable = executable
         self.remote_url = remote_url
+        self.remote_env = remote_env or {}  # S3 credentials, for the helper
         self.runtime_dir: str | None = None
 
     def _variables(self) -> dict[str, str]:
         variables = {"BUILDCACHE_DIR": str(self.directory)}
         if self.remote_url:
             variables["BUILDCACHE_REMOTE"] = self.remote_url
+            variables.update(self.remote_env)
             assert self.runtime_dir, "start() first"
             variables["XDG_RUNTIME_DIR"] = self.runtime_dir
         return variables
@@ -157,6 +171,15 @@ class BuildcacheCache(Cache):
         if self.remote_url and not self.runtime_dir:
             # Short and in /tmp: the helper's socket path must fit in ~107 bytes.
             self.runtime_dir = tempfile.mkdtemp(prefix="bcbench-")
+
+    def before_build(self) -> str | None:
+        """`helper start` with the build's own settings: the helper its compiles use."""
+        if not self.remote_url:
+            return None
+        result = _run_ok(
+            [self.executable, "helper", "start", "--json"], self._env(), "buildcache helper start"
+        )
+        return str(json.loads(result.stdout)["state"])
 
     def drain(self) -> None:
         """`helper stop` returns once the helper has uploaded what it had queued."""

@@ -10,6 +10,7 @@ of `make test`.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 HARNESS = REPO / "bench" / "run_bench.py"
 sys.path.insert(0, str(REPO / "bench"))
 
+import remotes  # noqa: E402
 import run_bench  # noqa: E402
 from remotes import remote_servers  # noqa: E402
 
@@ -53,7 +55,7 @@ def test_a_warm_build_from_a_remote_gets_an_empty_local_cache_and_the_cold_targe
 
 
 def test_remote_option_takes_tiers_or_none() -> None:
-    assert run_bench.parse_args([]).remote == ("redis", "http")
+    assert run_bench.parse_args([]).remote == ("redis", "http", "s3")
     assert run_bench.parse_args(["--remote", "none"]).remote == ()
     assert run_bench.parse_args(["--remote", "redis"]).remote_named
     with pytest.raises(SystemExit):
@@ -154,13 +156,16 @@ def test_quick_bench_with_buildcache_reports_per_call_figures_and_cache_size(
 
 
 @pytest.mark.cargo
-def test_quick_bench_serves_a_warm_build_from_redis_with_an_empty_local_cache(
-    tmp_path: Path,
+@pytest.mark.parametrize(("tier", "label"), [("redis", "Redis"), ("s3", "S3 (s3s-fs)")])
+def test_quick_bench_serves_a_warm_build_from_a_tier_with_an_empty_local_cache(
+    tmp_path: Path, tier: str, label: str
 ) -> None:
-    """Issue 12's row: the cold build fills a Redis tier, the warm one (a new, empty
-    cache dir) is served from it entirely, and the binary prints the same."""
-    if remote_servers.installed("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/test-deps.sh installs it)")
+    """Issue 12's rows: the cold build fills a tier, the warm one (a new, empty cache
+    dir) is served from it entirely, and the binary prints the same. buildcache's
+    storage helper is started before each timed build, as sccache's server is."""
+    remote_class = remotes.REMOTE_KINDS[tier]
+    if remote_class.find_program() is None:
+        pytest.skip(f"{remote_class.program} is not installed (scripts/test-deps.sh installs it)")
     json_path = tmp_path / "bench.json"
     result = subprocess.run(
         [
@@ -170,7 +175,7 @@ def test_quick_bench_serves_a_warm_build_from_redis_with_an_empty_local_cache(
             "--tools",
             "buildcache",
             "--remote",
-            "redis",
+            tier,
             "--scenarios",
             "remote",
             "--json",
@@ -181,24 +186,29 @@ def test_quick_bench_serves_a_warm_build_from_redis_with_an_empty_local_cache(
         capture_output=True,
         text=True,
         timeout=300,
+        # Where s3s-fs was built, as found before the tests moved HOME.
+        env={**os.environ, "BUILDCACHE_TEST_TOOLS": str(remote_servers.TEST_TOOLS)},
     )
     assert result.returncode == 0, result.stderr
 
     data = json.loads(json_path.read_text())
     assert data["warnings"] == []
-    assert data["remotes"] == {"redis": "Redis"}
-    assert set(data["configs"]) == {"cold-to-redis/buildcache", "warm-from-redis/buildcache"}
-    (cold,) = data["configs"]["cold-to-redis/buildcache"]["runs"]
+    assert data["remotes"] == {tier: label}
+    cold_key, warm_key = f"cold-to-{tier}/buildcache", f"warm-from-{tier}/buildcache"
+    assert set(data["configs"]) == {cold_key, warm_key}
+    (cold,) = data["configs"][cold_key]["runs"]
     assert cold["remote_entries"] > 0 and cold["remote_bytes"] > 0
     assert cold["stats"]["remote"]["upload_errors"] == 0
-    (warm,) = data["configs"]["warm-from-redis/buildcache"]["runs"]
+    (warm,) = data["configs"][warm_key]["runs"]
     assert warm["same_output"] is True
+    # A new helper for the warm build's new cache dir, started before the timing.
+    assert cold["helper_before_timing"] == warm["helper_before_timing"] == "started"
     stats = warm["stats"]
     assert stats["misses"] == 0 and stats["hits"] > 0
     assert stats["remote_hits"] == stats["hits"] and stats["local_hits"] == 0
 
     table = result.stdout
-    assert "warm from Redis, local cache empty" in table
+    assert f"warm from {label}, local cache empty" in table
     assert f"{stats['hits']}r/0/{stats['requests']}" in table
     assert "remote tier after the cold build" in table
 
@@ -216,6 +226,7 @@ def test_a_missing_redis_server_drops_its_rows_or_fails_the_run(
 ) -> None:
     monkeypatch.setenv("CI", ci)
     monkeypatch.setattr(remote_servers, "installed", lambda program: None)
+    monkeypatch.setattr(remote_servers, "s3s_fs_binary", lambda: None)
     bench = run_bench.Bench(run_bench.parse_args([*argv, "--tools", "buildcache"]), tmp_path)
     if fails:
         with pytest.raises(run_bench.BenchError, match="redis-server is not installed"):

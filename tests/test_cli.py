@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,38 @@ def test_config_shows_the_tiers_with_their_attributes_and_no_secret(cache_dir: P
     )
     for output in (result.stdout, buildcache("config", env=env).stdout):
         assert "hunter2" not in output and "aws-secret" not in output
+
+
+def test_helper_start_without_a_remote_fails_saying_what_to_set(cache_dir: Path) -> None:
+    result = buildcache("helper", "start")
+    assert result.returncode == 1
+    assert "no remote tier is configured" in result.stderr and "BUILDCACHE_REMOTE" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_helper_start_shows_the_tiers_without_their_secrets(cache_dir: Path) -> None:
+    """Nothing listens on the port: the helper starts all the same (its clients connect
+    on first use), and says what it serves with the password redacted."""
+    runtime_dir = tempfile.mkdtemp(prefix="bc-rt-")  # short: socket paths are limited
+    env = {
+        "BUILDCACHE_REMOTE": "redis://:hunter2@127.0.0.1:9/0",
+        "XDG_RUNTIME_DIR": runtime_dir,
+    }
+    try:
+        text = buildcache("helper", "start", env=env)
+        assert text.returncode == 0, text.stderr
+        assert text.stdout.startswith("Started the storage helper")
+        assert "redis://***@127.0.0.1:9/0" in text.stdout
+        again = buildcache("helper", "start", "--json", env=env)
+        started = json.loads(again.stdout)
+        assert started["state"] == "already running"
+        assert started["tiers"] == ["redis://***@127.0.0.1:9/0"]
+        assert started["cache_dir"] == str(cache_dir)
+        for output in (text.stdout, again.stdout, Path(started["log"]).read_text()):
+            assert "hunter2" not in output
+    finally:
+        buildcache("helper", "stop", env=env)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 def test_trim_reports_what_it_did(cache_dir: Path) -> None:

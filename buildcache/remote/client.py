@@ -1,9 +1,10 @@
 """The wrapper's side of the storage helper: one request, one reply, bounded in time.
 
-The first call that finds no helper starts one, race-free: under a lock file it
-checks again, then spawns `python -m buildcache.remote.helper`, which binds its
-socket under a temporary name and renames it into place once it listens, so a
-connect either finds a working helper or nothing. Stdlib only, imported only when a
+The first call that finds no helper starts one (or `buildcache helper start` does,
+before a build), race-free: under a lock file it checks again, then spawns
+`python -m buildcache.remote.helper`, which binds its socket under a temporary name
+and renames it into place once it listens, so a connect either finds a working
+helper or nothing. Stdlib only, imported only when a
 remote is configured and the local tier missed.
 """
 
@@ -54,7 +55,7 @@ def request(config: Config, paths: HelperPaths, message: dict[str, object]) -> d
         ensure_private_dir(paths.directory)
         sock = _connect(paths, config.remote_timeout)
         if sock is None:
-            sock = _start_helper(config, paths)
+            sock, _ = _start_helper(config, paths)
         with sock:
             send_frame(sock, message)
             reply = recv_frame(sock)
@@ -86,8 +87,24 @@ def _connect(paths: HelperPaths, timeout: float) -> socket.socket | None:
     return sock
 
 
-def _start_helper(config: Config, paths: HelperPaths) -> socket.socket:
-    deadline = time.monotonic() + START_SECONDS
+def start_helper(
+    config: Config, paths: HelperPaths, wait_seconds: float
+) -> tuple[socket.socket, bool]:
+    """A connection to this config's helper, started unless one is listening, and
+    whether this call started it (`buildcache helper start`)."""
+    ensure_private_dir(paths.directory)
+    sock = _connect(paths, config.remote_timeout)
+    if sock is not None:
+        return sock, False
+    return _start_helper(config, paths, wait_seconds)
+
+
+def _start_helper(
+    config: Config, paths: HelperPaths, wait_seconds: float = START_SECONDS
+) -> tuple[socket.socket, bool]:
+    """Under the start lock: a connection to the helper, spawned unless another
+    process started it meanwhile, and whether this call spawned it."""
+    deadline = time.monotonic() + wait_seconds
     lock_fd = os.open(paths.start_lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         while True:  # several builds start at once: one starts the helper, the rest wait
@@ -100,13 +117,13 @@ def _start_helper(config: Config, paths: HelperPaths) -> socket.socket:
                 time.sleep(0.01)
         sock = _connect(paths, config.remote_timeout)  # it may have started meanwhile
         if sock is not None:
-            return sock
+            return sock, False
         _spawn(config, paths)
         while time.monotonic() < deadline:
             time.sleep(0.02)
             sock = _connect(paths, config.remote_timeout)
             if sock is not None:
-                return sock
+                return sock, True
         raise socket.timeout(f"the helper did not start; see {paths.log}")
     finally:
         os.close(lock_fd)

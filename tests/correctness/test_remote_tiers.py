@@ -393,6 +393,40 @@ def test_concurrent_builds_share_one_helper(
     assert logs[0].read_text().count("serving") == 1, logs[0].read_text()
 
 
+def test_helper_start_starts_the_helper_the_build_then_uses(
+    workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    """`buildcache helper start` before a build, as CI does (or the bench, so that the
+    timed build does not start it): one helper, found by the next start and the build."""
+    expected = reference_output(workspace, tmp_path)
+    env = runner(tmp_path, "ci", runtime_dir, redis_server.url)
+
+    def start() -> dict[str, object]:
+        result = buildcache("helper", "start", "--json", env=env, check=True)
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    started = start()
+    assert started["state"] == "started" and started["tiers"] == [redis_server.url]
+    helpers = helper_status(env)
+    assert len(helpers) == 1 and helpers[0]["state"] == "running"
+    assert helpers[0]["pid"] == started["pid"]
+    assert helpers[0]["cache_dir"] == env["BUILDCACHE_DIR"]
+    again = start()
+    assert again["state"] == "already running" and again["pid"] == started["pid"]
+
+    assert build_and_run(workspace, env, tmp_path / "target-ci") == expected
+    stats = cache_stats(env)
+    remote = stats["remote"]
+    assert stats["misses"] > 0 and stats["errors"] == 0
+    assert remote["errors"] == remote["timeouts"] == remote["skipped"] == 0  # type: ignore[index]
+    # The build's lookups and uploads went to that helper, and no other was started.
+    assert [helper["pid"] for helper in helper_status(env)] == [started["pid"]]
+    log = Path(str(started["log"])).read_text()
+    assert log.count("serving") == 1, log
+    stop_helpers(env)
+    assert redis_server.stored_names(), "the build's uploads did not reach Redis"
+
+
 def test_killing_the_helper_mid_build_loses_no_build(
     workspace: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
 ) -> None:

@@ -30,6 +30,11 @@ def test_the_example_shares_a_remote_tier_instead_of_copying_the_cache(job) -> N
     # Only pushes to the default branch write; everything else reads.
     read_only = env["BUILDCACHE_REMOTE_READ_ONLY"]
     assert "github.event_name == 'push'" in read_only and "default_branch" in read_only
+    # The storage helper starts before the build (when there is a remote), not inside it.
+    runs = [step.get("run", "") for step in steps]
+    start = runs.index("buildcache helper start")
+    assert start < next(n for n, run in enumerate(runs) if run.startswith("cargo build"))
+    assert steps[start]["if"] == "env.BUILDCACHE_REMOTE != ''"
     # The background uploads are waited for before the job container goes away.
     last = steps[-1]
     assert last["run"] == "buildcache helper stop" and last["if"] == "always()"
