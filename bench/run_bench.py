@@ -84,6 +84,9 @@ class Config:
     # A remote tier (remotes.REMOTE_KINDS) behind the local cache. A warm build with
     # one reuses only the remote and the target dir path: its local cache is empty.
     remote: str | None = None
+    # A remote tier that is down (a loopback port nothing listens on, as a stopped
+    # Redis): what a dead remote costs a build, against the same build without one.
+    remote_down: bool = False
 
     @property
     def key(self) -> str:
@@ -93,7 +96,7 @@ class Config:
     def target_slot(self) -> str:
         """Target dir name, shared by a cold build and the warm one it fills."""
         profile = "dev" if self.incremental else "incr-off"
-        tier = f"-{self.remote}" if self.remote else ""
+        tier = f"-{self.remote}" if self.remote else "-remote-down" if self.remote_down else ""
         return f"{profile}-{self.tool}{tier}"
 
     @property
@@ -114,6 +117,7 @@ CONFIGS = (
     Config("warm-incr-off", "buildcache", incremental=False, filled_by="cold-incr-off/buildcache"),
     Config("warm-incr-off", "sccache", incremental=False, filled_by="cold-incr-off/sccache"),
     Config("warm-dev", "buildcache", incremental=True, filled_by="cold-dev/buildcache"),
+    Config("cold-remote-down", "buildcache", incremental=False, remote_down=True),
 )
 
 
@@ -143,6 +147,7 @@ TABLE_ORDER = (
     "cold-dev/buildcache",
     "warm-dev/buildcache",
     "warm-dev/none",
+    "cold-remote-down/buildcache",
 ) + tuple(config.key for config in REMOTE_CONFIGS)
 
 
@@ -329,8 +334,13 @@ class Bench:
             remote.stop()
         self.remotes.clear()
 
-    def new_cache(self, tool: str, directory: Path, remote: str | None = None) -> tools.Cache:
+    def new_cache(
+        self, tool: str, directory: Path, remote: str | None = None, *, remote_down: bool = False
+    ) -> tools.Cache:
         tier = self.remotes[remote] if remote else None
+        if tool == "buildcache" and remote_down:
+            dead = f"redis://127.0.0.1:{tools.free_port()}/0"  # nothing will listen there
+            return tools.BuildcacheCache(directory, self.executables["buildcache"], dead)
         if tool == "buildcache":
             url, env = (tier.buildcache_url(), tier.buildcache_env()) if tier else (None, None)
             return tools.BuildcacheCache(directory, self.executables["buildcache"], url, env)
@@ -408,6 +418,8 @@ class Bench:
             self.warnings.append(
                 f"{config.key} run {rep + 1}: {config.tool} counted {stats['errors']} errors"
             )
+        if config.remote_down and stats is not None and not _remote_failures(stats):
+            self.warnings.append(f"{config.key} run {rep + 1}: the dead remote was never tried")
         if config.remote and stats is not None:
             self.warnings += [
                 f"{config.key} run {rep + 1}: {problem}"
@@ -504,7 +516,10 @@ class Bench:
             for config in self.configs:
                 if config.cache_slot not in caches:
                     caches[config.cache_slot] = self.new_cache(
-                        config.tool, rep_dir / "cache" / config.cache_slot, config.remote
+                        config.tool,
+                        rep_dir / "cache" / config.cache_slot,
+                        config.remote,
+                        remote_down=config.remote_down,
                     )
             # Each tool's key space on each tier starts empty, so the warm build reads
             # what this repetition's cold build wrote.
@@ -572,6 +587,11 @@ class Bench:
         for name, path in self.executables.items():
             versions[name] = first_line([path, "--version"])
         return versions
+
+
+def _remote_failures(stats: dict[str, Any]) -> int:
+    remote = stats.get("remote") or {}
+    return sum(int(remote.get(name, 0)) for name in ("errors", "timeouts", "skipped"))
 
 
 def remote_problems(config: Config, stats: dict[str, Any]) -> list[str]:

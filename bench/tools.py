@@ -84,7 +84,7 @@ def _run_ok(argv: list[str], env: dict[str, str], what: str) -> subprocess.Compl
     return result
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -264,7 +264,7 @@ class SccacheCache(Cache):
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         _run_ok([self.executable, "--start-server"], self._env(), "sccache --start-server")
         self.running = True
 
