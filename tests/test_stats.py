@@ -93,3 +93,30 @@ def test_remote_hits_per_tier_are_keyed_by_redacted_url() -> None:
     }
     many = tuple(f"redis://host{n}:6379/0" for n in range(1, 7))
     assert list(tier_hits(totals, many))[-1] == "redis://host4:6379/0 (and tiers 5-6)"
+
+
+def test_c_remote_hits_show_in_the_c_column_and_under_c_cxx(cache_dir: Path) -> None:
+    """Remote hits are counted per compiler; with none configured now, the remote rows
+    still show while C/C++ hits from a remote are counted."""
+    import json
+    import os
+    import subprocess
+
+    from buildcache.cache.ownership import claim
+
+    claim(str(cache_dir))
+    counters.update_shard(str(cache_dir), "3", {"c_requests": 3, "c_hits": 3, "c_remote_hits": 2})
+    env = {**os.environ, "BUILDCACHE_REMOTE": ""}
+
+    def stats(*args: str) -> str:
+        result = subprocess.run(
+            ["buildcache", "stats", *args], capture_output=True, text=True, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    data = json.loads(stats("--json"))
+    assert (data["c_cxx"]["hits"], data["c_cxx"]["remote_hits"]) == (3, 2)
+    assert (data["remote_hits"], data["remote"]["hits"]) == (0, 0)  # rustc's
+    row = next(line for line in stats().splitlines() if line.startswith("Remote hits"))
+    assert row.split()[-2:] == ["0", "2"]

@@ -52,6 +52,7 @@ EVENT_COUNTERS = (
     "remote_upload_errors",  # uploads that failed or were skipped
     "remote_wait_ms",  # time wrappers spent waiting on the helper
     "c_time_saved_ms",
+    "c_remote_hits",  # C/C++ objects served from a remote tier (also in c_hits)
     # Remote hits per tier, by position in BUILDCACHE_REMOTE (the tier that served the
     # entry). Fixed names keep the stats files' fixed format; a fifth tier and later
     # count in the last one (stats says so).

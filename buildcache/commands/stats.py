@@ -86,12 +86,14 @@ def run(args: argparse.Namespace) -> int:
     assert isinstance(remote, dict)
     tiers = remote.pop("tiers")
     assert isinstance(tiers, dict)
-    if config.remotes or any(remote.values()) or tiers:
+    if config.remotes or any(remote.values()) or tiers or c_cxx["remote_hits"]:
         for key, label in REMOTE_LABELS:
-            print(f"{label:<36} {remote[key]:>10}")
-            if key == "hits":
-                for url, counts in tiers.items():
-                    print(f"{'    from ' + url:<36} {counts['hits']:>10}")
+            if key != "hits":  # shared by rustc and C/C++ compiles
+                print(f"{label:<36} {remote[key]:>10}")
+                continue
+            print(f"{label:<36} {remote[key]:>10} {c_cxx['remote_hits']:>10}")
+            for url, counts in tiers.items():  # rustc's, by the tier that served them
+                print(f"{'    from ' + url:<36} {counts['hits']:>10}")
         down, up = format_size(remote["bytes_down"]), format_size(remote["bytes_up"])
         print(f"{'Remote bytes down / up':<36} {down:>10} / {up}")
         print(f"{'Time waiting on remotes':<36} {remote['wait_ms'] / 1000:>9.1f}s")

@@ -114,6 +114,7 @@ def c_family_summary(totals: dict[str, int]) -> dict[str, object]:
     """`c_cxx` in `stats --json`: C/C++ requests apart from rustc's (the top-level keys)."""
     section: dict[str, object] = {name: totals["c_" + name] for name in C_FAMILY_KEYS}
     section["time_saved_ms"] = totals["c_time_saved_ms"]
+    section["remote_hits"] = totals["c_remote_hits"]
     lookups = totals["c_hits"] + totals["c_misses"]
     section["hit_rate"] = round(totals["c_hits"] / lookups, 4) if lookups else 0.0
     return section

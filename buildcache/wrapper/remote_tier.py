@@ -9,8 +9,11 @@ the local tier, so the next lookup is local.
 
 Store: after a miss is stored locally, the entry file and the manifest (merged with
 the remote's candidates seen in the lookup) go to the helper, which uploads them in
-the background, which sends them to every tier not marked `|read-only`. Nothing is
-sent with BUILDCACHE_REMOTE_READ_ONLY=1 or when every tier is read-only.
+the background to every tier not marked `|read-only`. Nothing is sent with
+BUILDCACHE_REMOTE_READ_ONLY=1 or when every tier is read-only.
+
+C/C++ objects (c_family/compile.py) go the same way with one value each: their key
+names the entry directly, so there is no manifest to fetch or upload.
 
 The remote never costs more than one helper timeout per call: after a timeout or
 error, this call does not ask again.
@@ -144,28 +147,39 @@ class RemoteTier:
         except store.CorruptEntry:
             self._count("corrupt")
         if entry is None:
-            data = self._get(result_key + ".entry")
-            if data is None:
+            entry = self.fetch_entry(result_key, expected_outputs)
+            if entry is None:
                 return None
             served_by = self.last_tier  # the tier of the entry, if it was not local
-            try:
-                entry = store.Entry.decode(data)
-                if sorted(name for name, _, _ in entry.outputs) != sorted(expected_outputs):
-                    raise store.CorruptEntry("outputs are not this compile's")
-            except store.CorruptEntry:
-                self._count("remote_corrupt")
-                return None
-            added_bytes, added_files = store._save(
-                cache_dir, store.path_for(cache_dir, result_key, "entry"), [data]
-            )
-            self._count("bytes", added_bytes)
-            self._count("files", added_files)
         if candidate is not None:
             added = store.add_to_manifest(cache_dir, base_key, candidate)
             self._add_to_shard(base_key, result_key, added)
         self._count("remote_hits")
         self._count(f"remote_tier{min(served_by + 1, counters.COUNTED_TIERS)}_hits")
         return result_key, entry
+
+    def fetch_entry(self, key: str, expected_outputs: list[str]) -> store.Entry | None:
+        """The entry named key from the remote, checked (signature, checksum, format,
+        output names) and saved in the local tier; None on a miss or a bad value. A
+        C/C++ object's key names its entry directly (no manifest), so its lookup is
+        this alone (c_family/compile.py), which counts the hit once it is restored."""
+        cache_dir = self.config.cache_dir
+        data = self._get(key + ".entry")
+        if data is None:
+            return None
+        try:
+            entry = store.Entry.decode(data)
+            if sorted(name for name, _, _ in entry.outputs) != sorted(expected_outputs):
+                raise store.CorruptEntry("outputs are not this compile's")
+        except store.CorruptEntry:
+            self._count("remote_corrupt")
+            return None
+        added_bytes, added_files = store._save(
+            cache_dir, store.path_for(cache_dir, key, "entry"), [data]
+        )
+        self._count("bytes", added_bytes)
+        self._count("files", added_files)
+        return entry
 
     def _add_to_shard(self, base_key: str, result_key: str, added: tuple[int, int]) -> None:
         """The manifest's size goes to its own shard's counters (as miss.py does)."""
@@ -205,3 +219,13 @@ class RemoteTier:
             (base_key + ".manifest", sign(key, base_key + ".manifest", manifest_data)),
         ]
         self._ask({"op": "put", "items": items})
+
+    def upload_object(self, key: str) -> None:
+        """Queue a stored C/C++ object's entry on the helper (it has no manifest)."""
+        if not self.writable or not self.usable:
+            return
+        data = store.read_file(store.path_for(self.config.cache_dir, key, "entry"))
+        if data is None:
+            return  # evicted already
+        name = key + ".entry"
+        self._ask({"op": "put", "items": [(name, sign(self.config.signing_key, name, data))]})

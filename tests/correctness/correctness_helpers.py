@@ -158,6 +158,44 @@ pub fn gate(_: TokenStream) -> TokenStream {
 WORKSPACE_TOML = '[workspace]\nresolver = "2"\nmembers = ["crates/*"]\n'
 
 
+# C and C++ compiled by a build script through cc-rs (test_c_compiles.py).
+C_SOURCE = '#include "bonus.h"\nint answer(void) { return ANSWER_BASE + BONUS; }\n'
+C_HEADER = "#define BONUS 2\n"
+CPP_SOURCE = 'extern "C" int twice(int x) { return x * 2; }\n'
+C_BUILD_SCRIPT = """
+fn main() {
+    println!("cargo:rerun-if-env-changed=ANSWER_BASE");
+    println!("cargo:rerun-if-changed=native");
+    let base = std::env::var("ANSWER_BASE").unwrap_or_else(|_| "40".into());
+    cc::Build::new().file("native/answer.c").define("ANSWER_BASE", base.as_str()).compile("answer");
+    cc::Build::new().cpp(true).file("native/twice.cpp").compile("twice");
+}
+"""
+C_MAIN = """
+extern "C" { fn answer() -> i32; fn twice(x: i32) -> i32; }
+fn main() { unsafe { println!("answer {} twice {}", answer(), twice(answer())); } }
+"""
+
+
+def c_workspace(root: Path) -> Path:
+    """A build script compiling C and C++ with the `cc` crate (from crates.io: build
+    with CARGO_NET_OFFLINE=false); the program prints "answer 42 twice 84"."""
+    write_files(
+        root,
+        {
+            "Cargo.toml": WORKSPACE_TOML,
+            "crates/app/Cargo.toml": package_toml("app", extra='build = "build.rs"')
+            + '\n[build-dependencies]\ncc = "1"\n',
+            "crates/app/build.rs": C_BUILD_SCRIPT,
+            "crates/app/native/answer.c": C_SOURCE,
+            "crates/app/native/bonus.h": C_HEADER,
+            "crates/app/native/twice.cpp": CPP_SOURCE,
+            "crates/app/src/main.rs": C_MAIN,
+        },
+    )
+    return root
+
+
 def cargo(
     root: Path,
     *args: str,

@@ -15,52 +15,19 @@ from pathlib import Path
 
 import pytest
 from correctness_helpers import (
-    WORKSPACE_TOML,
+    C_SOURCE,
+    CPP_SOURCE,
     buildcache,
+    c_workspace,
     cache_stats,
     cargo,
     clean_env,
     copy_checkout,
-    package_toml,
     program_result,
     write_files,
 )
 
 pytestmark = pytest.mark.cargo
-
-C_SOURCE = '#include "bonus.h"\nint answer(void) { return ANSWER_BASE + BONUS; }\n'
-HEADER = "#define BONUS 2\n"
-CPP_SOURCE = 'extern "C" int twice(int x) { return x * 2; }\n'
-BUILD_SCRIPT = """
-fn main() {
-    println!("cargo:rerun-if-env-changed=ANSWER_BASE");
-    println!("cargo:rerun-if-changed=native");
-    let base = std::env::var("ANSWER_BASE").unwrap_or_else(|_| "40".into());
-    cc::Build::new().file("native/answer.c").define("ANSWER_BASE", base.as_str()).compile("answer");
-    cc::Build::new().cpp(true).file("native/twice.cpp").compile("twice");
-}
-"""
-MAIN = """
-extern "C" { fn answer() -> i32; fn twice(x: i32) -> i32; }
-fn main() { unsafe { println!("answer {} twice {}", answer(), twice(answer())); } }
-"""
-
-
-def c_workspace(root: Path) -> Path:
-    write_files(
-        root,
-        {
-            "Cargo.toml": WORKSPACE_TOML,
-            "crates/app/Cargo.toml": package_toml("app", extra='build = "build.rs"')
-            + '\n[build-dependencies]\ncc = "1"\n',
-            "crates/app/build.rs": BUILD_SCRIPT,
-            "crates/app/native/answer.c": C_SOURCE,
-            "crates/app/native/bonus.h": HEADER,
-            "crates/app/native/twice.cpp": CPP_SOURCE,
-            "crates/app/src/main.rs": MAIN,
-        },
-    )
-    return root
 
 
 def online_env(base: Path, cache: Path | None = None) -> dict[str, str]:

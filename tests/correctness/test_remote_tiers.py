@@ -8,7 +8,8 @@ tier. A remote that is stopped (before or in the middle of a build), blackholed 
 returns bit-flipped values costs the build nothing but time (bounded) and shows in
 the counters; a read-only tier (all of them, or one marked `|read-only`) is read and
 never written; a planted unsigned entry is never used when a signing key is required;
-concurrent builds share one helper, and killing it mid-build loses no build.
+concurrent builds share one helper, and killing it mid-build loses no build. C/C++
+objects that build scripts compile through cc-rs go through the remote as well.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from correctness_helpers import (
     GATE_MACRO,
     WORKSPACE_TOML,
     buildcache,
+    c_workspace,
     cache_stats,
     cargo,
     clean_env,
@@ -443,3 +445,116 @@ def test_killing_the_helper_mid_build_loses_no_build(
     assert result.returncode == 0, result.stderr
     assert program_result(tmp_path / "target-killed" / "debug" / "app") == expected
     assert cache_stats(env)["errors"] == 0
+
+
+# C/C++ objects compiled by a build script (cc-rs): one entry each, no manifest. Their
+# key covers the working directory and the output paths, so the runners share the
+# checkout path and the target dir (build_and_run's), as CI runners do.
+C_OUTPUT = "answer 42 twice 84\n"
+
+
+@pytest.fixture(scope="module")
+def c_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return c_workspace(tmp_path_factory.mktemp("remote-c-ws"))
+
+
+def c_runner(
+    tmp_path: Path, name: str, runtime_dir: Path, remote: str, **extra: str
+) -> dict[str, str]:
+    """A runner that may fetch the `cc` crate from crates.io (CARGO_HOME is shared)."""
+    return runner(tmp_path, name, runtime_dir, remote, CARGO_NET_OFFLINE="false", **extra)
+
+
+def fill_remote_with_c(
+    checkout: Path, tmp_path: Path, runtime_dir: Path, remote: str, **extra: str
+) -> dict[str, object]:
+    first = c_runner(tmp_path, "first", runtime_dir, remote, **extra)
+    assert build_and_run(checkout, first, tmp_path / "target") == C_OUTPUT
+    stop_helpers(first)
+    stats = cache_stats(first)
+    c_cxx = stats["c_cxx"]
+    assert c_cxx["misses"] >= 2 and c_cxx["hits"] == c_cxx["remote_hits"] == 0, c_cxx  # type: ignore[index]
+    return stats
+
+
+def test_a_second_runner_takes_every_c_object_from_the_remote(
+    c_checkout: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    url = redis_server.url
+    first = fill_remote_with_c(c_checkout, tmp_path, runtime_dir, url)
+    objects, compiles = first["c_cxx"]["misses"], first["misses"]  # type: ignore[index]
+    # An entry per object; an entry and a manifest per rustc compile.
+    assert first["remote"]["uploads"] == objects + 2 * compiles  # type: ignore[index, operator]
+    assert len(redis_server.stored_names()) == objects + 2 * compiles  # type: ignore[operator]
+
+    second = c_runner(tmp_path, "second", runtime_dir, url)
+    assert build_and_run(c_checkout, second, tmp_path / "target") == C_OUTPUT
+    stats = cache_stats(second)
+    c_cxx = stats["c_cxx"]
+    # No object compiled: every cacheable C call was a hit, from the remote.
+    counted = ("hits", "remote_hits", "misses", "errors", "compile_failed", "non_cacheable")
+    assert [c_cxx[name] for name in counted] == [  # type: ignore[index]
+        objects, objects, 0, 0, 0, first["c_cxx"]["non_cacheable"],  # type: ignore[index]
+    ], c_cxx  # fmt: skip
+    assert (stats["misses"], stats["remote_hits"]) == (0, compiles)
+    assert stats["remote"]["tiers"] == {url: {"hits": compiles}}  # type: ignore[index]
+    assert stats["remote"]["rejected"] == stats["remote"]["corrupt"] == 0  # type: ignore[index]
+    table = buildcache("stats", env=second, check=True).stdout
+    row = next(line for line in table.splitlines() if line.startswith("Remote hits"))
+    assert row.split()[-2:] == [str(compiles), str(objects)], table
+
+    # Written back: the next cold build takes every object from the local tier.
+    assert build_and_run(c_checkout, second, tmp_path / "target") == C_OUTPUT
+    c_cxx = cache_stats(second)["c_cxx"]
+    assert (c_cxx["hits"], c_cxx["remote_hits"], c_cxx["misses"]) == (2 * objects, objects, 0)  # type: ignore[index, operator]
+
+
+def test_a_planted_unsigned_c_object_is_rejected_when_signing_is_required(
+    c_checkout: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer
+) -> None:
+    url = redis_server.url
+    # Someone with write access but without the key fills the remote...
+    first = fill_remote_with_c(c_checkout, tmp_path, runtime_dir, url)
+    objects, compiles = first["c_cxx"]["misses"], first["misses"]  # type: ignore[index]
+    signed = c_runner(tmp_path, "signed", runtime_dir, url, BUILDCACHE_REMOTE_SIGNING_KEY=KEY)
+    assert build_and_run(c_checkout, signed, tmp_path / "target") == C_OUTPUT
+    stats = cache_stats(signed)
+    c_cxx = stats["c_cxx"]
+    assert (c_cxx["remote_hits"], c_cxx["misses"]) == (0, objects), c_cxx  # type: ignore[index]
+    # ...and none of it is used: every object's entry and every rustc manifest rejected.
+    assert stats["remote"]["rejected"] == objects + compiles, stats["remote"]  # type: ignore[index, operator]
+    stop_helpers(signed)  # its uploads replace the planted values, signed
+
+    trusted = c_runner(tmp_path, "trusted", runtime_dir, url, BUILDCACHE_REMOTE_SIGNING_KEY=KEY)
+    assert build_and_run(c_checkout, trusted, tmp_path / "target") == C_OUTPUT
+    stats = cache_stats(trusted)
+    c_cxx = stats["c_cxx"]
+    assert (c_cxx["remote_hits"], c_cxx["misses"]) == (objects, 0), c_cxx  # type: ignore[index]
+    assert stats["remote"]["rejected"] == 0  # type: ignore[index]
+
+
+@pytest.mark.parametrize("read_only", ["BUILDCACHE_REMOTE_READ_ONLY", "|read-only"])
+def test_a_read_only_runner_takes_c_objects_and_uploads_none(
+    c_checkout: Path, tmp_path: Path, runtime_dir: Path, redis_server: RedisServer, read_only: str
+) -> None:
+    first = fill_remote_with_c(c_checkout, tmp_path, runtime_dir, redis_server.url)
+    objects = first["c_cxx"]["misses"]  # type: ignore[index]
+    names = redis_server.stored_names()
+    if read_only == "|read-only":
+        reader = c_runner(tmp_path, "reader", runtime_dir, redis_server.url + "|read-only")
+    else:
+        reader = c_runner(tmp_path, "reader", runtime_dir, redis_server.url, **{read_only: "1"})
+    assert build_and_run(c_checkout, reader, tmp_path / "target") == C_OUTPUT
+    assert cache_stats(reader)["c_cxx"]["remote_hits"] == objects  # type: ignore[index]
+    # A changed header: answer.c compiles, is stored locally, and is never uploaded.
+    header = c_checkout / "crates/app/native/bonus.h"
+    original = header.read_text()
+    header.write_text("#define BONUS 5\n")
+    try:
+        assert build_and_run(c_checkout, reader, tmp_path / "target") == "answer 45 twice 90\n"
+    finally:
+        header.write_text(original)
+    stop_helpers(reader)
+    stats = cache_stats(reader)
+    assert stats["c_cxx"]["misses"] >= 1 and stats["remote"]["uploads"] == 0  # type: ignore[index]
+    assert redis_server.stored_names() == names

@@ -8,7 +8,11 @@ directory is keyed because it reaches the object's debug info (DW_AT_comp_dir) a
 relative paths; the output paths are keyed because a dependency file names them.
 
 The entry lives in the same store as rustc's (same size cap, checksums, eviction)
-and the call is counted in the `c_*` counters, apart from rustc's.
+and the call is counted in the `c_*` counters, apart from rustc's. With remote tiers
+(remote_tier.py), a local miss asks them for the entry by its key, checked as a rustc
+entry is (signature, checksum, output names) and written back locally; a stored miss
+is queued for upload. Since the key holds the working directory and the output paths,
+a remote hit needs the same checkout path and target dir as the compile that filled it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from buildcache.config import Config
+    from buildcache.wrapper.remote_tier import RemoteTier
     from buildcache.wrapper.run import RustcRan
 
 KEY_FORMAT = "buildcache-c-key-v2"
@@ -124,12 +129,35 @@ def _compile(
         finish("hit")
         return 0
 
+    remote = None
+    if entry is None and config.remotes:
+        remote = _remote_tier(config)
+        entry = _remote_find(remote, key, call)
+        if entry is not None and _restore(entry, call):
+            deltas = {
+                "c_requests": 1,
+                "c_hits": 1,
+                "c_remote_hits": 1,
+                "corrupt": corrupt,
+                "c_time_saved_ms": entry.compile_ms,
+            }
+            deltas = _with_remote(remote, deltas)
+            values = count_call(config, key, deltas)
+            crate_times.add(cache_dir, source_name, hits=1, saved_ms=entry.compile_ms)
+            if values is not None and deltas.get("bytes"):
+                from buildcache.cache.eviction import clean_after_store
+
+                clean_after_store(cache_dir, store.shard_of(key), values["bytes"], config.max_bytes)
+            finish("hit", "remote")
+            return 0
+
     compile_started = time.perf_counter()  # the preprocessing above runs on a hit too
     exit_code, stdout, stderr = run_rustc_streaming(compiler, args)
     ran.exit_code = exit_code
     compile_ms = round((time.perf_counter() - compile_started) * 1000)
     if exit_code != 0:
-        count_call(config, key, {"c_requests": 1, "c_compile_failed": 1, "corrupt": corrupt})
+        deltas = {"c_requests": 1, "c_compile_failed": 1, "corrupt": corrupt}
+        count_call(config, key, _with_remote(remote, deltas))
         finish("compile_failed", f"compiler exited {exit_code}")
         return exit_code
     try:
@@ -137,9 +165,8 @@ def _compile(
         _check_preprocesses_the_same(compiler, call, preprocessed)
         outputs = _collect_outputs(call)
     except NotStorable as reason:
-        count_call(
-            config, key, {"c_requests": 1, "c_misses": 1, "c_not_stored": 1, "corrupt": corrupt}
-        )
+        deltas = {"c_requests": 1, "c_misses": 1, "c_not_stored": 1, "corrupt": corrupt}
+        count_call(config, key, _with_remote(remote, deltas))
         finish("miss", f"not stored: {reason}")
         return 0
     added = store.save_entry(
@@ -151,18 +178,17 @@ def _compile(
     from buildcache.cache.journal import record_inputs
 
     record_inputs(cache_dir, source_name, key, inputs, [], [])
-    values = count_call(
-        config,
-        key,
-        {
-            "c_requests": 1,
-            "c_misses": 1,
-            "corrupt": corrupt,
-            "bytes": added.bytes,
-            "files": added.files,
-            "compression_saved": added.compression_saved,
-        },
-    )
+    if remote is not None:
+        _remote_upload(remote, key)
+    deltas = {
+        "c_requests": 1,
+        "c_misses": 1,
+        "corrupt": corrupt,
+        "bytes": added.bytes,
+        "files": added.files,
+        "compression_saved": added.compression_saved,
+    }
+    values = count_call(config, key, _with_remote(remote, deltas))
     crate_times.add(cache_dir, source_name, misses=1, compile_ms=compile_ms)
     if values is not None:
         from buildcache.cache.eviction import clean_after_store
@@ -170,6 +196,45 @@ def _compile(
         clean_after_store(cache_dir, store.shard_of(key), values["bytes"], config.max_bytes)
     finish("miss")
     return 0
+
+
+def _remote_tier(config: Config) -> RemoteTier | None:
+    try:
+        from buildcache.wrapper.remote_tier import RemoteTier
+
+        return RemoteTier(config)
+    except Exception:  # noqa: BLE001 - a broken remote set-up builds without it
+        return None
+
+
+def _remote_find(remote: RemoteTier | None, key: str, call: CCall) -> store.Entry | None:
+    """The object's entry from a remote tier (saved in the local one), or None. A bug or
+    an unexpected failure in the remote code is a miss, counted, as for rustc (run.py)."""
+    if remote is None:
+        return None
+    expected = ["object"] if call.dep_file is None else ["object", "depfile"]
+    try:
+        return remote.fetch_entry(key, expected)
+    except Exception:  # noqa: BLE001
+        remote.usable = False
+        remote.counts["remote_errors"] = remote.counts.get("remote_errors", 0) + 1
+        return None
+
+
+def _remote_upload(remote: RemoteTier, key: str) -> None:
+    try:
+        remote.upload_object(key)
+    except Exception:  # noqa: BLE001 - the local store already succeeded
+        remote.counts["remote_errors"] = remote.counts.get("remote_errors", 0) + 1
+
+
+def _with_remote(remote: RemoteTier | None, deltas: dict[str, int]) -> dict[str, int]:
+    if remote is None:
+        return deltas
+    merged = dict(deltas)
+    for name, value in remote.counts.items():
+        merged[name] = merged.get(name, 0) + value
+    return merged
 
 
 def _key_inputs(call: CCall, preprocessed: str, plan: str) -> dict[str, object]:
