@@ -166,8 +166,10 @@ def _compile_with_cache(
         if found is not None:
             result_key, entry = found
             restore(entry, call, cache_dir)
-            deltas = _with_remote(remote, {"requests": 1, "hits": 1, "corrupt": corrupt})
+            hit = {"requests": 1, "hits": 1, "corrupt": corrupt}
+            deltas = _with_remote(remote, {**hit, "time_saved_ms": entry.compile_ms})
             shard_values = count_call(config, result_key, deltas)
+            crate_times.add(cache_dir, call.crate_name, hits=1, saved_ms=entry.compile_ms)
             if shard_values is not None and deltas.get("bytes"):
                 from buildcache.cache.eviction import clean_after_store
 

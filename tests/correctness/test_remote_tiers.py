@@ -164,6 +164,7 @@ def test_a_second_runner_builds_entirely_from_the_remote_then_locally(
     assert build_and_run(checkout, second, tmp_path / "target-2") == expected
     stats = cache_stats(second)
     assert (stats["hits"], stats["misses"], stats["remote_hits"]) == (compiles, 0, compiles)
+    assert stats["time_saved_ms"] > 0  # a remote hit saves the compile as a local one does
     remote = stats["remote"]
     assert remote["bytes_down"] > 0 and remote["errors"] == remote["corrupt"] == 0  # type: ignore[index]
     assert remote["tiers"] == {url: {"hits": compiles}}  # type: ignore[index]
