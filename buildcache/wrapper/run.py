@@ -34,6 +34,7 @@ from buildcache.wrapper.call_log import log_call
 from buildcache.wrapper.compilers import is_c_family_name
 from buildcache.wrapper.counting import count_call
 from buildcache.wrapper.messages import warn
+from buildcache.wrapper.remote_calls import guarded, open_remote, with_remote
 from buildcache.wrapper.rustc_args import NotCacheable, RustcCall, parse_rustc_args
 from buildcache.wrapper.rustc_process import exec_rustc
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from buildcache.wrapper.detached_store import Snapshot
-    from buildcache.wrapper.miss import Described
     from buildcache.wrapper.remote_tier import RemoteTier
 
 
@@ -161,13 +161,18 @@ def _compile_with_cache(
 
     remote = None
     if config.remotes:
-        remote = _remote_tier(config)
-        found = _remote_find(remote, base_key, result_key, cwd, environ, memo, call)
+        remote = open_remote(config)
+        found = None
+        if remote is not None:
+            tier, outputs = remote, call.output_names()
+            found = guarded(
+                tier, lambda: tier.find(base_key, result_key, cwd, environ, memo, outputs)
+            )
         if found is not None:
             result_key, entry = found
             restore(entry, call, cache_dir)
             hit = {"requests": 1, "hits": 1, "corrupt": corrupt}
-            deltas = _with_remote(remote, {**hit, "time_saved_ms": entry.compile_ms})
+            deltas = with_remote(remote, {**hit, "time_saved_ms": entry.compile_ms})
             shard_values = count_call(config, result_key, deltas)
             crate_times.add(cache_dir, call.crate_name, hits=1, saved_ms=entry.compile_ms)
             if shard_values is not None and deltas.get("bytes"):
@@ -185,6 +190,7 @@ def _compile_with_cache(
         compile_start_ns,
         describe_compile,
         snapshot_outputs,
+        store_result,
     )
     from buildcache.wrapper.rustc_process import run_rustc_streaming
 
@@ -199,7 +205,7 @@ def _compile_with_cache(
         # with snippets meant to fail; counting those as misses would make a fully
         # cached rebuild look like it missed.
         deltas = {"requests": 1, "compile_failed": 1, "corrupt": corrupt}
-        count_call(config, base_key, _with_remote(remote, deltas))
+        count_call(config, base_key, with_remote(remote, deltas))
         finish("compile_failed", f"rustc exited {exit_code}")
         return exit_code
 
@@ -211,20 +217,31 @@ def _compile_with_cache(
         snapshot = snapshot_outputs(call, cache_dir, base_key) if detach else None
     except NotStorable as reason:
         deltas = {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt}
-        count_call(config, base_key, _with_remote(remote, deltas))
+        count_call(config, base_key, with_remote(remote, deltas))
         finish("miss", f"not stored: {reason}")
         return 0
     miss = {"requests": 1, "misses": 1, "corrupt": corrupt}
     crate_times.add(cache_dir, call.crate_name, misses=1, compile_ms=compile_ms)
-    storing = _Store(config, call, inputs, base_key, described, stdout, stderr, compile_ms)
+
+    def store_now(snapshot: Snapshot | None) -> tuple[str, store.Added]:
+        return store_result(
+            config, call, inputs, base_key, described, stdout, stderr,
+            compile_ms=compile_ms, snapshot=snapshot,
+        )  # fmt: skip
+
+    def store_later() -> str:
+        return _store_and_count(config, base_key, store_now, snapshot, remote, {}, background=True)
+
     if snapshot is not None:
-        counted = _with_remote(remote, miss)
-        if run_detached(snapshot, lambda: storing.run(snapshot, remote, {}, background=True)):
+        counted = with_remote(remote, miss)
+        if run_detached(snapshot, store_later):
             count_call(config, base_key, counted)
             finish("miss", "stored in the background")
             return 0
     try:
-        why_not = storing.run(snapshot, remote, miss, background=False)
+        why_not = _store_and_count(
+            config, base_key, store_now, snapshot, remote, miss, background=False
+        )
     finally:
         if snapshot is not None:
             snapshot.discard()
@@ -235,128 +252,52 @@ def _compile_with_cache(
     return 0
 
 
-class _Store:
-    """Storing a successful compile and counting what it added: in the wrapper, or in
-    the detached child that finishes it after the wrapper returned (detached_store.py),
-    which counts only what it adds to the counts the wrapper made."""
-
-    def __init__(
-        self,
-        config: Config,
-        call: RustcCall,
-        inputs: dict[str, object],
-        base_key: str,
-        described: Described,
-        stdout: bytes,
-        stderr: bytes,
-        compile_ms: int,
-    ) -> None:
-        self.config = config
-        self.call = call
-        self.inputs = inputs
-        self.base_key = base_key
-        self.described = described
-        self.stdout = stdout
-        self.stderr = stderr
-        self.compile_ms = compile_ms
-
-    def run(
-        self,
-        snapshot: Snapshot | None,
-        remote: RemoteTier | None,
-        deltas: dict[str, int],
-        *,
-        background: bool,
-    ) -> str:
-        """Store and count; the reason nothing was stored, or "" when it was."""
-        from buildcache.cache.eviction import clean_after_store
-        from buildcache.cache.file_digests import WRITTEN
-        from buildcache.cache.staging import remove_stale
-        from buildcache.wrapper.miss import NotStorable, store_result
-
-        config = self.config
-        if background:  # the wrapper counted these before the fork
-            WRITTEN[0] = WRITTEN[1] = 0
-            if remote is not None:
-                remote.counts = {}
-        try:
-            key, added = store_result(
-                config,
-                self.call,
-                self.inputs,
-                self.base_key,
-                self.described,
-                self.stdout,
-                self.stderr,
-                compile_ms=self.compile_ms,
-                snapshot=snapshot,
-            )
-        except NotStorable as reason:
-            count_call(config, self.base_key, _with_remote(remote, {**deltas, "not_stored": 1}))
-            return str(reason) or "not storable"
-        if background and snapshot is not None:
-            # Stored: lookups waiting for it may go on, and what killed stores left
-            # behind goes now rather than at the next trim.
-            snapshot.discard()
-            remove_stale(config.cache_dir)
-        if remote is not None:
-            _remote_upload(remote, self.base_key, key)
-        added_counts = {
-            "bytes": added.bytes,
-            "files": added.files,
-            "compression_saved": added.compression_saved,
-        }
-        shard_values = count_call(config, key, _with_remote(remote, {**deltas, **added_counts}))
-        if shard_values is not None:
-            shard, size = store.shard_of(key), shard_values["bytes"]
-            clean_after_store(config.cache_dir, shard, size, config.max_bytes)
-        return ""
-
-
-def _remote_tier(config: Config) -> RemoteTier | None:
-    try:
-        from buildcache.wrapper.remote_tier import RemoteTier
-
-        return RemoteTier(config)
-    except Exception:  # noqa: BLE001 - a broken remote set-up builds without it
-        return None
-
-
-def _remote_find(
-    remote: RemoteTier | None,
+def _store_and_count(
+    config: Config,
     base_key: str,
-    result_key: str | None,
-    cwd: str,
-    environ: os._Environ[str],
-    memo: dict[str, str | None],
-    call: RustcCall,
-) -> tuple[str, store.Entry] | None:
-    """A remote hit, or None. A bug or an unexpected failure in the remote code is a
-    miss, counted: the local cache and the build go on as if there were no remote."""
-    if remote is None:
-        return None
+    store_now: Callable[[Snapshot | None], tuple[str, store.Added]],
+    snapshot: Snapshot | None,
+    remote: RemoteTier | None,
+    deltas: dict[str, int],
+    *,
+    background: bool,
+) -> str:
+    """Store a successful compile and count what it added (in the wrapper, or in the
+    detached child that finishes it after the wrapper returned: detached_store.py,
+    which counts only what it adds to the counts the wrapper made). Returns the reason
+    nothing was stored, or "" when it was."""
+    from buildcache.cache.eviction import clean_after_store
+    from buildcache.cache.file_digests import WRITTEN
+    from buildcache.cache.staging import remove_stale
+    from buildcache.wrapper.miss import NotStorable
+
+    if background:  # the wrapper counted these before the fork
+        WRITTEN[0] = WRITTEN[1] = 0
+        if remote is not None:
+            remote.counts = {}
     try:
-        return remote.find(base_key, result_key, cwd, environ, memo, call.output_names())
-    except Exception:  # noqa: BLE001
-        remote.usable = False
-        remote.counts["remote_errors"] = remote.counts.get("remote_errors", 0) + 1
-        return None
-
-
-def _remote_upload(remote: RemoteTier, base_key: str, key: str) -> None:
-    try:
-        remote.upload(base_key, key)
-    except Exception:  # noqa: BLE001 - the local store already succeeded
-        remote.counts["remote_errors"] = remote.counts.get("remote_errors", 0) + 1
-
-
-def _with_remote(remote: RemoteTier | None, deltas: dict[str, int]) -> dict[str, int]:
-    if remote is None:
-        return deltas
-    merged = dict(deltas)
-    for name, value in remote.counts.items():
-        merged[name] = merged.get(name, 0) + value
-    return merged
+        key, added = store_now(snapshot)
+    except NotStorable as reason:
+        count_call(config, base_key, with_remote(remote, {**deltas, "not_stored": 1}))
+        return str(reason) or "not storable"
+    if background and snapshot is not None:
+        # Stored: lookups waiting for it may go on, and what killed stores left
+        # behind goes now rather than at the next trim.
+        snapshot.discard()
+        remove_stale(config.cache_dir)
+    if remote is not None:
+        tier = remote
+        guarded(tier, lambda: tier.upload(base_key, key))
+    added_counts = {
+        "bytes": added.bytes,
+        "files": added.files,
+        "compression_saved": added.compression_saved,
+    }
+    shard_values = count_call(config, key, with_remote(remote, {**deltas, **added_counts}))
+    if shard_values is not None:
+        shard, size = store.shard_of(key), shard_values["bytes"]
+        clean_after_store(config.cache_dir, shard, size, config.max_bytes)
+    return ""
 
 
 def _is_chained_wrapper(first_arg: str) -> bool:

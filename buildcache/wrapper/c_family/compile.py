@@ -33,6 +33,7 @@ from buildcache.wrapper.c_family.preprocess import (
 )
 from buildcache.wrapper.counting import count_call
 from buildcache.wrapper.messages import write_stream
+from buildcache.wrapper.remote_calls import guarded, open_remote, with_remote
 from buildcache.wrapper.rustc_args import NotCacheable
 from buildcache.wrapper.rustc_process import exec_rustc, run_rustc_streaming
 
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from buildcache.config import Config
-    from buildcache.wrapper.remote_tier import RemoteTier
     from buildcache.wrapper.run import RustcRan
 
 KEY_FORMAT = "buildcache-c-key-v2"
@@ -131,8 +131,10 @@ def _compile(
 
     remote = None
     if entry is None and config.remotes:
-        remote = _remote_tier(config)
-        entry = _remote_find(remote, key, call)
+        remote = open_remote(config)
+        if remote is not None:  # a remote hit is saved in the local tier too
+            tier = remote
+            entry = guarded(tier, lambda: tier.fetch_entry(key, _remote_outputs(call)))
         if entry is not None and _restore(entry, call):
             deltas = {
                 "c_requests": 1,
@@ -141,7 +143,7 @@ def _compile(
                 "corrupt": corrupt,
                 "c_time_saved_ms": entry.compile_ms,
             }
-            deltas = _with_remote(remote, deltas)
+            deltas = with_remote(remote, deltas)
             values = count_call(config, key, deltas)
             crate_times.add(cache_dir, source_name, hits=1, saved_ms=entry.compile_ms)
             if values is not None and deltas.get("bytes"):
@@ -157,7 +159,7 @@ def _compile(
     compile_ms = round((time.perf_counter() - compile_started) * 1000)
     if exit_code != 0:
         deltas = {"c_requests": 1, "c_compile_failed": 1, "corrupt": corrupt}
-        count_call(config, key, _with_remote(remote, deltas))
+        count_call(config, key, with_remote(remote, deltas))
         finish("compile_failed", f"compiler exited {exit_code}")
         return exit_code
     try:
@@ -166,7 +168,7 @@ def _compile(
         outputs = _collect_outputs(call)
     except NotStorable as reason:
         deltas = {"c_requests": 1, "c_misses": 1, "c_not_stored": 1, "corrupt": corrupt}
-        count_call(config, key, _with_remote(remote, deltas))
+        count_call(config, key, with_remote(remote, deltas))
         finish("miss", f"not stored: {reason}")
         return 0
     added = store.save_entry(
@@ -179,7 +181,8 @@ def _compile(
 
     record_inputs(cache_dir, source_name, key, inputs, [], [])
     if remote is not None:
-        _remote_upload(remote, key)
+        tier = remote
+        guarded(tier, lambda: tier.upload_object(key))
     deltas = {
         "c_requests": 1,
         "c_misses": 1,
@@ -188,7 +191,7 @@ def _compile(
         "files": added.files,
         "compression_saved": added.compression_saved,
     }
-    values = count_call(config, key, _with_remote(remote, deltas))
+    values = count_call(config, key, with_remote(remote, deltas))
     crate_times.add(cache_dir, source_name, misses=1, compile_ms=compile_ms)
     if values is not None:
         from buildcache.cache.eviction import clean_after_store
@@ -198,43 +201,9 @@ def _compile(
     return 0
 
 
-def _remote_tier(config: Config) -> RemoteTier | None:
-    try:
-        from buildcache.wrapper.remote_tier import RemoteTier
-
-        return RemoteTier(config)
-    except Exception:  # noqa: BLE001 - a broken remote set-up builds without it
-        return None
-
-
-def _remote_find(remote: RemoteTier | None, key: str, call: CCall) -> store.Entry | None:
-    """The object's entry from a remote tier (saved in the local one), or None. A bug or
-    an unexpected failure in the remote code is a miss, counted, as for rustc (run.py)."""
-    if remote is None:
-        return None
-    expected = ["object"] if call.dep_file is None else ["object", "depfile"]
-    try:
-        return remote.fetch_entry(key, expected)
-    except Exception:  # noqa: BLE001
-        remote.usable = False
-        remote.counts["remote_errors"] = remote.counts.get("remote_errors", 0) + 1
-        return None
-
-
-def _remote_upload(remote: RemoteTier, key: str) -> None:
-    try:
-        remote.upload_object(key)
-    except Exception:  # noqa: BLE001 - the local store already succeeded
-        remote.counts["remote_errors"] = remote.counts.get("remote_errors", 0) + 1
-
-
-def _with_remote(remote: RemoteTier | None, deltas: dict[str, int]) -> dict[str, int]:
-    if remote is None:
-        return deltas
-    merged = dict(deltas)
-    for name, value in remote.counts.items():
-        merged[name] = merged.get(name, 0) + value
-    return merged
+def _remote_outputs(call: CCall) -> list[str]:
+    """The outputs a remote entry must hold for this call to be restored from it."""
+    return ["object"] if call.dep_file is None else ["object", "depfile"]
 
 
 def _key_inputs(call: CCall, preprocessed: str, plan: str) -> dict[str, object]:
