@@ -41,6 +41,24 @@ def installed_or_skip(program: str) -> str:
     return found
 
 
+def wait_listening(server: NginxDav | S3sFs, name: str, log: Path) -> None:
+    """Until the server's port takes connections; ServerDidNotStart (with its log when
+    it exited) after 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+            return
+        except OSError:
+            if server.process.poll() is not None:
+                reason = log.read_text() if log.exists() else f"no {log.name}"
+                raise ServerDidNotStart(f"{name} exited: {reason}") from None
+            if time.monotonic() > deadline:
+                server.stop()
+                raise ServerDidNotStart(f"{name} did not start") from None
+            time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -156,20 +174,7 @@ class NginxDav:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.process.poll() is not None:
-                    error_log = directory / "error.log"
-                    reason = error_log.read_text() if error_log.exists() else "no error.log"
-                    raise ServerDidNotStart(f"nginx exited: {reason}") from None
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise ServerDidNotStart("nginx did not start") from None
-                time.sleep(0.05)
+        wait_listening(self, "nginx", directory / "error.log")
 
     env: dict[str, str] = {}
 
@@ -238,19 +243,7 @@ class S3sFs:
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.process.poll() is not None:
-                    reason = (directory / "s3s-fs.log").read_text()
-                    raise ServerDidNotStart(f"s3s-fs exited: {reason}") from None
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise ServerDidNotStart("s3s-fs did not start") from None
-                time.sleep(0.05)
+        wait_listening(self, "s3s-fs", directory / "s3s-fs.log")
 
     def stored_names(self) -> list[str]:
         prefix = self.root / self.BUCKET / self.PREFIX
