@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from buildcache.cache.digests import file_digest
 from buildcache.cache.file_digests import content_digest, directory_digest, remember_output
 
@@ -49,3 +51,45 @@ def test_a_directory_digest_follows_every_file_in_it(tmp_path: Path) -> None:
     assert directory_digest(str(cache), str(native)) not in (first, second)
     shutil.rmtree(native)
     assert directory_digest(str(cache), str(native)) == "absent"
+
+
+def test_a_file_that_moves_under_the_first_read_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipelined dependent hashes its extern's .rmeta while the extern's compile is
+    still finishing: the stamp can move under the first read. That was an error (rustc
+    ran uncached); the digest of the file once it holds still is what it wants."""
+    from buildcache.cache import file_digests
+
+    rmeta = tmp_path / "liba.rmeta"
+    rmeta.write_bytes(b"first")
+    reads = []
+
+    def read_while_written(path: str) -> str:
+        reads.append(path)
+        digest = file_digest(path)
+        if len(reads) == 1:
+            rmeta.write_bytes(b"final, longer")  # the writer finishes during the first read
+        return digest
+
+    monkeypatch.setattr(file_digests, "file_digest", read_while_written)
+    assert content_digest(str(tmp_path / "cache"), str(rmeta)) == file_digest(str(rmeta))
+    assert len(reads) == 2
+
+
+def test_a_file_that_never_holds_still_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from buildcache.cache import file_digests
+
+    rmeta = tmp_path / "liba.rmeta"
+    rmeta.write_bytes(b"0")
+
+    def read_while_written(path: str) -> str:
+        digest = file_digest(path)
+        rmeta.write_bytes(rmeta.read_bytes() + b"0")
+        return digest
+
+    monkeypatch.setattr(file_digests, "file_digest", read_while_written)
+    with pytest.raises(OSError, match="changed while it was read"):
+        content_digest(str(tmp_path / "cache"), str(rmeta))

@@ -150,3 +150,49 @@ def test_a_cache_hit_imports_only_the_allowed_modules(
     assert results == ["miss", "hit"], log.read_text()
     assert (tmp_path / "out" / "libprobe.rlib").is_file()
     assert_lean(modules, tmp_path)
+
+
+@pytest.mark.cargo
+def test_a_hit_records_its_outputs_digests_without_hashing_them(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry keeps each output's SHA-256, so a hit records those for the dependents
+    instead of hashing what it wrote: a crate whose outputs are past the builtin
+    hasher's budget (cache/digests.py) used to load OpenSSL on every hit (~2 ms)."""
+    from buildcache.cache import digests
+
+    rustc = real_rustc()
+    types = "".join(
+        f"#[derive(Debug, Clone, PartialEq, Default)]\npub struct Item{n} {{ pub id: u64, "
+        f"pub name: String, pub tags: Vec<String> }}\n"
+        f'impl Item{n} {{ pub fn describe(&self) -> String {{ format!("{{:?}}", self) }} }}\n'
+        for n in range(16)
+    )
+    source = tmp_path / "lib.rs"
+    source.write_text(types)
+    an_hour_ago = time.time() - 3600
+    os.utime(source, (an_hour_ago, an_hour_ago))
+    out = tmp_path / "out"
+    out.mkdir()
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("BUILDCACHE_LOG", str(log))
+    args = [
+        rustc, "--crate-name", "big", "--edition", "2021", "--crate-type", "lib",
+        "--emit=dep-info,metadata,link", "-C", "debuginfo=2", "--out-dir", str(out), "lib.rs",
+    ]  # fmt: skip
+    miss = subprocess.run(["buildcache", *args], cwd=tmp_path, capture_output=True, text=True)
+    assert miss.returncode == 0, miss.stderr
+    outputs = sum(path.stat().st_size for path in out.iterdir())
+    assert outputs > digests.BUILTIN_BUDGET, "the probe is too small to mean anything"
+
+    modules, hit = traced(args, tmp_path)
+    assert hit.returncode == 0, hit.stderr
+    results = [line.split("result=")[1].split("\t")[0] for line in log.read_text().splitlines()]
+    assert results == ["miss", "hit"], log.read_text()
+    assert "_hashlib" not in modules, "the hit hashed its outputs (OpenSSL was loaded)"
+    # It recorded a digest, and it is what a dependent would compute itself.
+    from buildcache.cache import file_digests
+
+    rlib = str(out / "libbig.rlib")
+    name = digests.text_digest("file", rlib, file_digests._stamp(os.stat(rlib)))
+    assert file_digests._recall(str(cache_dir), name) == digests.file_digest(rlib)

@@ -225,3 +225,31 @@ def test_a_helper_dir_others_can_open_is_refused(tmp_path: Path) -> None:
     link.symlink_to(private)
     with pytest.raises(UnsafeRuntimeDir):
         ensure_private_dir(str(link))
+
+
+def test_a_background_store_never_starts_the_helper(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A detached store runs at the lowest priority (wrapper/detached_store.py); a helper
+    it started would keep that priority and serve every later build at it. With no
+    helper listening, the background store skips its upload instead."""
+    import os
+
+    from buildcache.remote import client
+    from buildcache.remote.paths import HelperPaths
+    from buildcache.wrapper import detached_store
+
+    monkeypatch.setattr(client, "SPAWN_HELPER", [True])
+    monkeypatch.setattr(os, "nice", lambda increment: 0)  # not this test process
+    detached_store.lower_priority()
+    assert client.SPAWN_HELPER == [False]
+
+    monkeypatch.setenv("BUILDCACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BUILDCACHE_REMOTE", "redis://127.0.0.1:9/0")
+    config = load_config()
+    paths = HelperPaths(config.cache_dir, config.remotes, str(tmp_path / "run"))
+    spawned = []
+    monkeypatch.setattr(client, "_spawn", lambda *args: spawned.append(args))
+    with pytest.raises(client.RemoteUnavailable) as caught:
+        client.request(config, paths, {"op": "get", "key": "k"})
+    assert caught.value.reason == "skipped" and spawned == []

@@ -206,3 +206,43 @@ def test_a_failed_write_leaves_no_file_behind(tmp_path: Path) -> None:
     with pytest.raises(Boom):
         save(tmp_path, "ab" + "6" * 62, ExplodingEntry([], b"", b""))
     assert not list(tmp_path.rglob("*.entry"))
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_an_entry_keeps_the_digests_of_its_outputs(tmp_path: Path, level: int) -> None:
+    entry = make_entry()
+    entry.digests = {"libx-1.rlib": sha256(b"rlib" * 100).hexdigest()}  # none for x-1
+    save(tmp_path, "ab" + "2" * 62, entry, level)
+    loaded = store.load_entry(str(tmp_path), "ab" + "2" * 62)
+    assert loaded is not None
+    assert loaded.digests == entry.digests
+    # Entries stored before digests were kept have none: a hit hashes what it writes.
+    save(tmp_path, "ab" + "3" * 62, make_entry(), level)
+    older = store.load_entry(str(tmp_path), "ab" + "3" * 62)
+    assert older is not None and older.digests == {}
+
+
+@pytest.mark.parametrize(
+    "digests",
+    [
+        ["f" * 64],  # one digest for two outputs
+        ["F" * 64, ""],  # not lowercase hex
+        ["f" * 63, ""],  # too short
+        [None, ""],
+        "f" * 64,
+    ],
+)
+def test_a_malformed_digest_list_is_a_corrupt_entry(tmp_path: Path, digests: object) -> None:
+    """A digest a hit records is trusted by every dependent keyed by it: one that is not
+    a well-formed digest of each output makes the entry corrupt (a miss), never a record."""
+    entry = make_entry()
+    header = {
+        "outputs": [(name, mode, len(data)) for name, mode, data in entry.outputs],
+        "stdout": 3,
+        "stderr": 3,
+        "digests": digests,
+    }
+    blobs = [bytes(data) for _, _, data in entry.outputs] + [b"out", b"err"]
+    data = b"".join(store._seal(store.ENTRY_MAGIC, header, blobs))
+    with pytest.raises(store.CorruptEntry):
+        store.Entry.decode(data)

@@ -69,9 +69,32 @@ def _remember(
         pass  # a record only saves time
 
 
+# Reads of a file whose stamp moved while it was hashed, before content_digest gives up.
+# cargo starts a pipelined dependent on the extern's .rmeta while the extern's own
+# compile is still finishing; the stamp can move under the first read (about one call
+# in 650 in the differential runs), and the file holds still a moment later.
+READ_ATTEMPTS = 3
+
+
 def content_digest(cache_dir: str, path: str, *, shared: bool = False) -> str:
-    """sha256 of path's content; raises OSError when it cannot be read. shared: a
-    toolchain file, whose digest every cache dir of this user shares (shared_digests.py)."""
+    """sha256 of path's content; raises OSError when it cannot be read, or when it keeps
+    changing while it is read. shared: a toolchain file, whose digest every cache dir of
+    this user shares (shared_digests.py)."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return _content_digest(cache_dir, path, shared)
+        except FileChanged:
+            if attempt == READ_ATTEMPTS:
+                raise
+            time.sleep(0.005 * attempt)
+    raise AssertionError("not reached")
+
+
+class FileChanged(OSError):
+    """The file's stamp moved while it was read: what was read may be torn."""
+
+
+def _content_digest(cache_dir: str, path: str, shared: bool) -> str:
     info = os.stat(path)
     name = text_digest("file", os.path.abspath(path), _stamp(info))
     digest = _recall(cache_dir, name)
@@ -89,7 +112,7 @@ def content_digest(cache_dir: str, path: str, *, shared: bool = False) -> str:
         if digest is None:
             digest = file_digest(path)
             if _stamp(os.stat(path)) != _stamp(info):
-                raise OSError(f"{path} changed while it was read")
+                raise FileChanged(f"{path} changed while it was read")
             if shared and time.time_ns() - info.st_ctime_ns >= RECENT_SECONDS * 1e9:
                 shared_digests.remember(name, digest)
     finally:
@@ -99,14 +122,23 @@ def content_digest(cache_dir: str, path: str, *, shared: bool = False) -> str:
     return digest
 
 
-def remember_output(cache_dir: str, path: str, data: bytes | memoryview) -> None:
+def remember_output(cache_dir: str, path: str, data: bytes | memoryview) -> str:
     """Record the digest of an output we just wrote (a restore) or just read whole
-    after rustc wrote it (a miss), so its dependents need not read it again."""
+    after rustc wrote it (a miss), so its dependents need not read it again. Returns
+    the digest (the entry keeps it: a hit then records it without hashing)."""
     from buildcache.cache.digests import sha256
 
+    digest = sha256(data).hexdigest()
+    remember_written(cache_dir, path, digest)
+    return digest
+
+
+def remember_written(cache_dir: str, path: str, digest: str) -> None:
+    """Record digest for the output we have just written at path: its content when we
+    wrote it, as the entry it came from says (the entry's checksum covers the digest)."""
     info = os.stat(path)
     name = text_digest("file", os.path.abspath(path), _stamp(info))
-    _remember(cache_dir, name, sha256(data).hexdigest(), info, written_by_us=True)
+    _remember(cache_dir, name, digest, info, written_by_us=True)
 
 
 def remember_output_file(cache_dir: str, path: str) -> str | None:

@@ -155,10 +155,14 @@ def compression_savings(path: str) -> int:
 
 
 class Entry:
-    """What a compile produced: its output files, dep-info and console output, and how
-    long the compiler took (what a hit saves; 0 for entries stored before it was kept)."""
+    """What a compile produced: its output files, dep-info and console output, how
+    long the compiler took (what a hit saves; 0 for entries stored before it was kept),
+    and the SHA-256 of each output as it is restored, where known: a hit records those
+    for the dependents (file_digests.py) instead of hashing what it wrote, which on a
+    small crate's hit was the one thing that loaded OpenSSL (~2 ms). Entries stored
+    before the digests were kept have none, and a hit hashes as it always did."""
 
-    __slots__ = ("outputs", "stdout", "stderr", "compile_ms")
+    __slots__ = ("outputs", "stdout", "stderr", "compile_ms", "digests")
 
     def __init__(
         self,
@@ -166,11 +170,13 @@ class Entry:
         stdout: bytes,
         stderr: bytes,
         compile_ms: int = 0,
+        digests: dict[str, str] | None = None,
     ) -> None:
         self.outputs = outputs  # (file name relative to --out-dir, mode, content)
         self.stdout = stdout
         self.stderr = stderr
         self.compile_ms = compile_ms
+        self.digests = digests or {}  # output name -> hex SHA-256 of its content
 
     def encode(self, *, compression_level: int = 0) -> list[bytes]:
         """The file's chunks; compressed at that zstd level unless it is 0 (or zstd
@@ -181,6 +187,8 @@ class Entry:
             "stderr": len(self.stderr),
             "compile_ms": self.compile_ms,  # older readers ignore keys they do not know
         }
+        if self.digests:
+            header["digests"] = [self.digests.get(name, "") for name, _, _ in self.outputs]
         blobs = [bytes(data) for _, _, data in self.outputs] + [self.stdout, self.stderr]
         if compression_level > 0:
             chunks = _seal_compressed(header, blobs, compression_level)
@@ -213,11 +221,31 @@ class Entry:
             compile_ms = header.get("compile_ms", 0)
             if not isinstance(compile_ms, int) or compile_ms < 0:
                 raise CorruptEntry(f"bad compile time {compile_ms!r}")
+            digests = _output_digests(header.get("digests"), outputs)
         except (KeyError, TypeError, ValueError, AssertionError) as error:
             raise CorruptEntry(f"bad header: {error!r}") from None
         if offset != len(blobs):
             raise CorruptEntry("size mismatch")
-        return cls(outputs, stdout, stderr, compile_ms)
+        return cls(outputs, stdout, stderr, compile_ms, digests)
+
+
+def _output_digests(listed: object, outputs: list[tuple[str, int, memoryview]]) -> dict[str, str]:
+    """The header's digest of each output ("" where none was kept), checked for shape:
+    a digest a hit records is trusted by every dependent keyed by it."""
+    if listed is None:
+        return {}
+    if not isinstance(listed, list) or len(listed) != len(outputs):
+        raise CorruptEntry("bad output digests")
+    digests = {}
+    for (name, _, _), digest in zip(outputs, listed):
+        if not isinstance(digest, str) or (digest and (len(digest) != 64 or digest.strip(_HEX))):
+            raise CorruptEntry(f"bad digest of {name!r}")
+        if digest:
+            digests[name] = digest
+    return digests
+
+
+_HEX = "0123456789abcdef"
 
 
 def read_file(path: str) -> bytes | None:

@@ -43,6 +43,12 @@ class RemoteUnavailable(Exception):
         self.reason = reason
 
 
+# False in a background store (wrapper/detached_store.py): a helper it started would
+# inherit its lowest priority (raising it again takes CAP_SYS_NICE) and answer every
+# later build's lookups at it. With no helper listening, its upload is skipped.
+SPAWN_HELPER = [True]
+
+
 def request(config: Config, paths: HelperPaths, message: dict[str, object]) -> dict[str, object]:
     """Send message to this config's helper (starting it if needed) and return its
     reply. Failures are recorded in the shared state file that makes every process
@@ -55,6 +61,8 @@ def request(config: Config, paths: HelperPaths, message: dict[str, object]) -> d
         ensure_private_dir(paths.directory)
         sock = _connect(paths, config.remote_timeout)
         if sock is None:
+            if not SPAWN_HELPER[0]:
+                raise RemoteUnavailable("skipped", "no helper listening")
             sock, _ = _start_helper(config, paths)
         with sock:
             send_frame(sock, message)

@@ -28,6 +28,8 @@ class DepInfo:
 
 def _split_escaped(text: str) -> list[str]:
     """Split on unescaped spaces, turning `\\ ` back into a space."""
+    if "\\ " not in text:  # no escaped space (nearly always): str.split does it all, in C
+        return [word for word in text.split(" ") if word]
     words, current, index = [], [], 0
     while index < len(text):
         char = text[index]

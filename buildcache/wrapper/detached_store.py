@@ -48,8 +48,11 @@ TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
     from typing import Callable
 
-# The child's niceness: the compiles still running come first.
-CHILD_NICENESS = 10
+# The child's niceness: the compiles still running come first. The lowest there is:
+# at 10 each child still had a tenth of a compile's share of a core, and a cold build
+# has dozens in flight. (SCHED_IDLE was measured too: no faster on the bench's cold
+# build, and a store starved by a busy machine holds up a lookup waiting for it.)
+CHILD_NICENESS = 19
 # What PID 1 is on a machine or container whose orphans live on (reparented to it)
 # after the process that started them exits. Anything else as PID 1 (a shell, cargo,
 # tini or dumb-init running the build) ends the namespace, and its orphans, with it.
@@ -231,6 +234,15 @@ def _detach(keep: int) -> None:
                 os.close(fd)
             except OSError:
                 pass
+    lower_priority()
+
+
+def lower_priority() -> None:
+    """The compiles come first from now on; and no storage helper is started from here
+    (remote/client.py), since it would inherit the niceness."""
+    client = sys.modules.get("buildcache.remote.client")  # opened before the fork, if at all
+    if client is not None:
+        client.SPAWN_HELPER[0] = False
     try:
         os.nice(CHILD_NICENESS)
     except OSError:

@@ -10,7 +10,7 @@ import sys
 from buildcache.cache import store
 from buildcache.cache.atomic import atomic_write, restored_mode
 from buildcache.cache.digests import file_digest
-from buildcache.cache.file_digests import remember_output
+from buildcache.cache.file_digests import remember_output, remember_written
 from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, localize
 from buildcache.wrapper.messages import json_bytes, write_stream
 from buildcache.wrapper.rustc_args import RustcCall
@@ -62,8 +62,13 @@ def restore(entry: store.Entry, call: RustcCall, cache_dir: str) -> None:
             data = text.encode("utf-8", "surrogateescape")
         path = os.path.join(out_dir, name)
         atomic_write(path, data, mode=restored_mode(mode))
-        if name != call.dep_info_name:
+        if name == call.dep_info_name:
+            continue
+        digest = entry.digests.get(name)
+        if digest is None:  # an entry stored before digests were kept
             remember_output(cache_dir, path, data)
+        else:
+            remember_written(cache_dir, path, digest)
     stderr = entry.stderr.replace(OUT_DIR_PLACEHOLDER.encode(), json_bytes(out_dir))
     write_stream(sys.stdout, entry.stdout)
     write_stream(sys.stderr, stderr)

@@ -139,11 +139,13 @@ def _check_cwd_unmoved(cwd: str) -> None:
 
 def collect_outputs(
     call: RustcCall, described: Described, cache_dir: str, snapshot: Snapshot | None = None
-) -> list[tuple[str, int, bytes]]:
+) -> tuple[list[tuple[str, int, bytes]], dict[str, str]]:
     """rustc's outputs, read whole (from the snapshot when the store runs detached),
-    with the dep-info made independent of the out dir."""
+    with the dep-info made independent of the out dir, and the digest of each output
+    but the dep-info (whose restored text depends on the out dir)."""
     out_dir = call.out_dir
     outputs = []
+    digests = {}
     expected = call.output_names()
     if snapshot is None:
         check_no_unknown_outputs(call, expected)
@@ -157,6 +159,7 @@ def collect_outputs(
                 outputs.append((name, snapshot.mode(name), snapshot.read(name)))
             except (OSError, OutputChanged) as error:
                 raise NotStorable(f"snapshot of {name}: {error}") from None
+            digests[name] = snapshot.digests[name]  # what read() checked the copy against
             continue
         path = os.path.join(out_dir, name)
         try:
@@ -165,9 +168,9 @@ def collect_outputs(
             mode = os.stat(path).st_mode & 0o777
         except FileNotFoundError:
             raise NotStorable(f"rustc did not write {name}") from None
-        remember_output(cache_dir, path, data)
+        digests[name] = remember_output(cache_dir, path, data)
         outputs.append((name, mode, data))
-    return outputs
+    return outputs, digests
 
 
 def snapshot_outputs(call: RustcCall, cache_dir: str, base_key: str) -> Snapshot | None:
@@ -198,9 +201,10 @@ def make_entry(
     stderr: bytes,
     *,
     compile_ms: int,
+    digests: dict[str, str],
 ) -> store.Entry:
     neutral = stderr.replace(json_bytes(call.out_dir) + b"/", OUT_DIR_PLACEHOLDER.encode() + b"/")
-    return store.Entry(outputs, stdout, neutral, compile_ms)
+    return store.Entry(outputs, stdout, neutral, compile_ms, digests)
 
 
 def store_result(
@@ -222,8 +226,8 @@ def store_result(
 
     cache_dir = config.cache_dir
     key = result_digest(base_key, described.files, described.env)
-    outputs = collect_outputs(call, described, cache_dir, snapshot)
-    entry = make_entry(call, outputs, stdout, stderr, compile_ms=compile_ms)
+    outputs, digests = collect_outputs(call, described, cache_dir, snapshot)
+    entry = make_entry(call, outputs, stdout, stderr, compile_ms=compile_ms, digests=digests)
     added = store.save_entry(cache_dir, key, entry, compression_level=config.compression_level)
     candidate = (described.files, described.env, key)
     manifest_bytes, manifest_files = store.add_to_manifest(cache_dir, base_key, candidate)
