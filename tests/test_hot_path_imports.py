@@ -99,6 +99,9 @@ def test_a_call_that_compiles_nothing_imports_only_the_allowed_modules(
     assert "buildcache" in modules
     assert_lean(modules, tmp_path)
     assert "_hashlib" not in modules, "a call that hashes nothing loaded OpenSSL (~1.7 ms)"
+    # Nor the store, the remote tier or the per-crate times (wrapper/cached_compile.py).
+    for module in ("buildcache.cache.store", "buildcache.wrapper.remote_calls", "crate_times"):
+        assert module not in result.stderr, f"a call that compiles nothing imported {module}"
 
 
 def real_rustc() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from buildcache.cache import counters, store
+from buildcache.cache import counters
 from buildcache.cache.file_digests import WRITTEN
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 def count_call(config: Config, key: str | None, deltas: dict[str, int]) -> dict[str, int] | None:
     """Add deltas to the shard of key (any shard without one), plus the digest records
     this process wrote. A stats failure must not turn into a build failure."""
-    shard = store.shard_of(key) if key else counters.SHARDS[os.getpid() % len(counters.SHARDS)]
+    # A key's shard is its first hex digit (store.shard_of, not imported for it: calls
+    # that compile nothing are counted without loading the store).
+    shard = key[0] if key else counters.SHARDS[os.getpid() % len(counters.SHARDS)]
     deltas = {**deltas, "bytes": deltas.get("bytes", 0) + WRITTEN[0]}
     deltas["files"] = deltas.get("files", 0) + WRITTEN[1]
     WRITTEN[0] = WRITTEN[1] = 0
