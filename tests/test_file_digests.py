@@ -17,7 +17,7 @@ def test_a_file_rewritten_with_its_old_mtime_gets_its_new_digest(tmp_path: Path)
     lib.write_bytes(b"one")
     old = os.stat(lib)
     os.utime(lib, ns=(old.st_atime_ns, old.st_mtime_ns - 10**10))  # old enough to remember
-    remember_output(str(cache), str(lib), b"one")
+    remember_output(str(cache), str(lib), b"one", os.stat(lib))
     assert content_digest(str(cache), str(lib)) == file_digest(str(lib))
     stamp = os.stat(lib)
     lib.write_bytes(b"two")  # same size, then the mtime put back as `cp -p` would
@@ -29,7 +29,7 @@ def test_a_damaged_record_is_not_trusted(tmp_path: Path) -> None:
     cache, lib = tmp_path / "cache", tmp_path / "libfoo.rlib"
     cache.mkdir()  # the wrapper claims (creates) the cache dir before anything is stored
     lib.write_bytes(b"one")
-    remember_output(str(cache), str(lib), b"one")
+    remember_output(str(cache), str(lib), b"one", os.stat(lib))
     (record,) = cache.rglob("*.digest")
     data = bytearray(record.read_bytes())
     data[5] ^= 0x40  # the flip tests/test_wrapper_cargo.py applies to every cache file
@@ -93,3 +93,33 @@ def test_a_file_that_never_holds_still_is_an_error(
     monkeypatch.setattr(file_digests, "file_digest", read_while_written)
     with pytest.raises(OSError, match="changed while it was read"):
         content_digest(str(tmp_path / "cache"), str(rmeta))
+
+
+def test_a_restore_records_its_digest_for_its_own_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file put in place by another writer between the restore's rename and the stat
+    of the path must not get the entry's digest: the record is made from the stat of
+    the restored file's own descriptor."""
+    from buildcache.cache import atomic
+    from buildcache.cache.digests import sha256
+    from buildcache.cache.file_digests import remember_written
+
+    out = tmp_path / "out"
+    out.mkdir()
+    lib = out / "libx.rlib"
+    real_replace = os.replace
+
+    def replace_then_overwritten(source: str, destination: str) -> None:
+        real_replace(source, destination)
+        other = out / "other"
+        other.write_bytes(b"another writer's content")
+        real_replace(other, destination)  # lands right after ours
+
+    monkeypatch.setattr(atomic.os, "replace", replace_then_overwritten)
+    written = atomic.atomic_write(str(lib), b"restored content")
+    monkeypatch.undo()
+    remember_written(
+        str(tmp_path / "cache"), str(lib), sha256(b"restored content").hexdigest(), written
+    )
+    assert content_digest(str(tmp_path / "cache"), str(lib)) == file_digest(str(lib))

@@ -5,6 +5,10 @@ against a helper process with no reachable server."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -253,3 +257,48 @@ def test_a_background_store_never_starts_the_helper(
     with pytest.raises(client.RemoteUnavailable) as caught:
         client.request(config, paths, {"op": "get", "key": "k"})
     assert caught.value.reason == "skipped" and spawned == []
+
+
+def test_a_remote_entry_whose_digests_lie_is_corrupt() -> None:
+    """A hit records an entry's output digests for the dependents; an entry from a remote
+    (unsigned, or another machine's) has them checked against its data first."""
+    from buildcache.cache import store
+    from buildcache.cache.digests import sha256
+    from buildcache.wrapper.remote_tier import _check_digests
+
+    outputs = [
+        ("liba.rlib", 0o644, memoryview(b"the rlib")),
+        ("liba.rmeta", 0o644, memoryview(b"m")),
+    ]
+    honest = store.Entry(outputs, b"", b"", 1, {"liba.rlib": sha256(b"the rlib").hexdigest()})
+    _check_digests(honest)
+    lying = store.Entry(outputs, b"", b"", 1, {"liba.rlib": sha256(b"an older rlib").hexdigest()})
+    with pytest.raises(store.CorruptEntry, match="liba.rlib"):
+        _check_digests(lying)
+
+
+def test_a_miss_restarts_the_helper_its_background_store_uploads_through(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The helper the lookup used may have exited since (idle during a long compile,
+    `buildcache helper stop`); the background store may not start one (it would inherit
+    the store's priority), so the wrapper makes sure one is listening before it forks."""
+    from buildcache.remote import client
+    from buildcache.wrapper.remote_tier import RemoteTier
+
+    runtime = tempfile.mkdtemp(prefix="bc-", dir="/tmp")  # short: a socket path's limit
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    monkeypatch.setenv("BUILDCACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BUILDCACHE_REMOTE", "redis://127.0.0.1:9/0")
+    tier = RemoteTier(load_config())
+    try:
+        tier.keep_helper()
+        assert tier.usable and not tier.counts.get("remote_errors"), tier.counts
+        monkeypatch.setattr(client, "SPAWN_HELPER", [False])  # as in the background store
+        reply = client.request(tier.config, tier.paths, {"op": "ping"})
+        assert reply["status"] == "ok"
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "buildcache", "helper", "stop"], capture_output=True, timeout=60
+        )
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -10,11 +10,15 @@ import stat
 TEMP_PREFIX = ".tmp-"
 
 
-def atomic_write(path: str, data: bytes | memoryview | list[bytes], *, mode: int = 0o644) -> None:
+def atomic_write(
+    path: str, data: bytes | memoryview | list[bytes], *, mode: int = 0o644
+) -> os.stat_result:
     """Write data to path so readers see the old file or the whole new one, never a torn one.
 
     The temp file lives in the same directory so os.replace is a rename within one
     filesystem. If anything fails, the temp file is removed and nothing is committed.
+    Returns the stat of the file written, once in place (taken from its own descriptor:
+    whatever another process may have put at path since, this is ours).
     """
     directory = os.path.dirname(path)
     temp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
@@ -23,8 +27,10 @@ def atomic_write(path: str, data: bytes | memoryview | list[bytes], *, mode: int
         with os.fdopen(fd, "wb") as handle:
             for chunk in data if isinstance(data, list) else [data]:
                 handle.write(chunk)
-        os.chmod(temp, mode)  # the umask must not strip an executable's x bits
-        os.replace(temp, path)
+            handle.flush()
+            os.chmod(temp, mode)  # the umask must not strip an executable's x bits
+            os.replace(temp, path)
+            return os.fstat(fd)  # after the rename, which moves the ctime
     except BaseException:
         try:
             os.unlink(temp)

@@ -122,21 +122,25 @@ def _content_digest(cache_dir: str, path: str, shared: bool) -> str:
     return digest
 
 
-def remember_output(cache_dir: str, path: str, data: bytes | memoryview) -> str:
+def remember_output(
+    cache_dir: str, path: str, data: bytes | memoryview, info: os.stat_result
+) -> str:
     """Record the digest of an output we just wrote (a restore) or just read whole
-    after rustc wrote it (a miss), so its dependents need not read it again. Returns
-    the digest (the entry keeps it: a hit then records it without hashing)."""
+    after rustc wrote it (a miss), so its dependents need not read it again. info is
+    the stat of the very file the data was written to or read from. Returns the digest
+    (the entry keeps it: a hit then records it without hashing)."""
     from buildcache.cache.digests import sha256
 
     digest = sha256(data).hexdigest()
-    remember_written(cache_dir, path, digest)
+    remember_written(cache_dir, path, digest, info)
     return digest
 
 
-def remember_written(cache_dir: str, path: str, digest: str) -> None:
-    """Record digest for the output we have just written at path: its content when we
-    wrote it, as the entry it came from says (the entry's checksum covers the digest)."""
-    info = os.stat(path)
+def remember_written(cache_dir: str, path: str, digest: str, info: os.stat_result) -> None:
+    """Record digest for the output at path whose stat is info: its content when we wrote
+    it, as the entry it came from says (the entry's checksum covers the digest). info
+    comes from the file's own descriptor, not from path again: a file put at path since
+    by someone else must not get our digest."""
     name = text_digest("file", os.path.abspath(path), _stamp(info))
     _remember(cache_dir, name, digest, info, written_by_us=True)
 

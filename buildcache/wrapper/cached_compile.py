@@ -150,6 +150,9 @@ def compile_with_cache(
         return _store_and_count(config, base_key, store_now, snapshot, remote, {}, background=True)
 
     if snapshot is not None:
+        if remote is not None:  # the background store uploads through it, not starts it
+            tier = remote
+            guarded(tier, tier.keep_helper)
         counted = with_remote(remote, miss)
         if run_detached(snapshot, store_later):
             count_call(config, base_key, counted)

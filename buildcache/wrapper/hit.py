@@ -61,14 +61,14 @@ def restore(entry: store.Entry, call: RustcCall, cache_dir: str) -> None:
             text = localize(bytes(data).decode("utf-8", "surrogateescape"), out_dir)
             data = text.encode("utf-8", "surrogateescape")
         path = os.path.join(out_dir, name)
-        atomic_write(path, data, mode=restored_mode(mode))
+        written = atomic_write(path, data, mode=restored_mode(mode))
         if name == call.dep_info_name:
             continue
         digest = entry.digests.get(name)
         if digest is None:  # an entry stored before digests were kept
-            remember_output(cache_dir, path, data)
+            remember_output(cache_dir, path, data, written)
         else:
-            remember_written(cache_dir, path, digest)
+            remember_written(cache_dir, path, digest, written)
     stderr = entry.stderr.replace(OUT_DIR_PLACEHOLDER.encode(), json_bytes(out_dir))
     write_stream(sys.stdout, entry.stdout)
     write_stream(sys.stderr, stderr)

@@ -164,13 +164,20 @@ def collect_outputs(
         path = os.path.join(out_dir, name)
         try:
             with open(path, "rb") as handle:
+                before = os.fstat(handle.fileno())
                 data = handle.read()
-            mode = os.stat(path).st_mode & 0o777
+                after = os.fstat(handle.fileno())
         except FileNotFoundError:
             raise NotStorable(f"rustc did not write {name}") from None
-        digests[name] = remember_output(cache_dir, path, data)
-        outputs.append((name, mode, data))
+        if _stamp_of(before) != _stamp_of(after):
+            raise NotStorable(f"{name} changed while it was read")
+        digests[name] = remember_output(cache_dir, path, data, after)
+        outputs.append((name, after.st_mode & 0o777, data))
     return outputs, digests
+
+
+def _stamp_of(info: os.stat_result) -> tuple[int, int, int, int]:
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def snapshot_outputs(call: RustcCall, cache_dir: str, base_key: str) -> Snapshot | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 
 from buildcache.cache import counters, store
+from buildcache.cache.digests import sha256
 from buildcache.remote.client import RemoteUnavailable, request
 from buildcache.remote.paths import helper_paths
 from buildcache.remote.signing import Rejected, open_value, sign
@@ -56,6 +57,17 @@ def decode_manifest(data: bytes) -> list[store.Candidate]:
     if not all(is_key(result) for _, _, result in candidates):
         raise store.CorruptEntry("bad result key in manifest")
     return candidates
+
+
+def _check_digests(entry: store.Entry) -> None:
+    """A local entry's output digests are trusted as written by this cache; one from a
+    remote (unsigned, or from another machine's bug) is checked against its data before
+    a hit records the digests for the dependents. Next to the network, the hashing is
+    cheap."""
+    for name, _, data in entry.outputs:
+        digest = entry.digests.get(name)
+        if digest is not None and sha256(data).hexdigest() != digest:
+            raise store.CorruptEntry(f"the digest of {name} is not its content's")
 
 
 class RemoteTier:
@@ -171,6 +183,7 @@ class RemoteTier:
             entry = store.Entry.decode(data)
             if sorted(name for name, _, _ in entry.outputs) != sorted(expected_outputs):
                 raise store.CorruptEntry("outputs are not this compile's")
+            _check_digests(entry)
         except store.CorruptEntry:
             self._count("remote_corrupt")
             return None
@@ -195,6 +208,14 @@ class RemoteTier:
             )
         except OSError:
             pass  # the next cleanup recounts the shard from the disk
+
+    def keep_helper(self) -> None:
+        """Make sure a helper is listening, starting one if need be, before a background
+        store (which may not start one: remote/client.py) uploads through it. The one
+        the lookup used may have gone since (idle exit during a long compile, `helper
+        stop`). A connection, only where uploads can go."""
+        if self.writable and self.usable:
+            self._ask({"op": "ping"})
 
     def upload(self, base_key: str, result_key: str) -> None:
         """Queue the stored entry and the merged manifest on the helper."""
