@@ -197,5 +197,5 @@ def test_a_hit_records_its_outputs_digests_without_hashing_them(
     from buildcache.cache import file_digests
 
     rlib = str(out / "libbig.rlib")
-    name = digests.text_digest("file", rlib, file_digests._stamp(os.stat(rlib)))
+    name = digests.text_digest("file", rlib, file_digests.stamp(os.stat(rlib)))
     assert file_digests._recall(str(cache_dir), name) == digests.file_digest(rlib)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         def hexdigest(self) -> str: ...
 
 
-__all__ = ["sha256", "file_digest", "text_digest", "seal_text", "unseal_text"]
+__all__ = ["sha256", "is_hex_digest", "file_digest", "text_digest", "seal_text", "unseal_text"]
 
 CHUNK = 1 << 20
 # Bytes a process hashes with the builtin before it loads OpenSSL. Break-even: the
@@ -77,6 +77,15 @@ def _openssl_sha256() -> Callable[..., Hasher]:
                 raise
             _openssl.append(builtin)
     return _openssl[0]
+
+
+_HEX_DIGITS = "0123456789abcdef"
+
+
+def is_hex_digest(text: str) -> bool:
+    """True for what hexdigest() gives: 64 lowercase hex digits. Records read back from
+    disk are checked with it; a damaged character makes them untrusted, not believed."""
+    return len(text) == 64 and not text.strip(_HEX_DIGITS)
 
 
 def file_digest(path: str) -> str:

@@ -21,10 +21,9 @@ import os
 import time
 
 from buildcache.cache.atomic import atomic_write, makedirs
-from buildcache.cache.digests import file_digest, text_digest
+from buildcache.cache.digests import file_digest, is_hex_digest, text_digest
 
 RECORD_SUFFIX = ".digest"
-HEX_DIGITS = "0123456789abcdef"
 # Records written by this process, [bytes, files]: the wrapper adds them to the counters
 # of the call, so the size cap sees them (eviction recounts each shard exactly).
 WRITTEN = [0, 0]
@@ -33,7 +32,7 @@ WRITTEN = [0, 0]
 RECENT_SECONDS = 0.1
 
 
-def _stamp(info: os.stat_result) -> str:
+def stamp(info: os.stat_result) -> str:
     return f"{info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
 
 
@@ -49,7 +48,7 @@ def _recall(cache_dir: str, name: str) -> str | None:
         return None
     # Not sealed like the other records (they are read on every call), but a damaged
     # character is no longer lowercase hex: such a record is hashed again, not trusted.
-    return digest if len(digest) == 64 and not digest.strip(HEX_DIGITS) else None
+    return digest if is_hex_digest(digest) else None
 
 
 def _remember(
@@ -96,7 +95,7 @@ class FileChanged(OSError):
 
 def _content_digest(cache_dir: str, path: str, shared: bool) -> str:
     info = os.stat(path)
-    name = text_digest("file", os.path.abspath(path), _stamp(info))
+    name = text_digest("file", os.path.abspath(path), stamp(info))
     digest = _recall(cache_dir, name)
     if digest is not None:
         return digest
@@ -111,7 +110,7 @@ def _content_digest(cache_dir: str, path: str, shared: bool) -> str:
     try:
         if digest is None:
             digest = file_digest(path)
-            if _stamp(os.stat(path)) != _stamp(info):
+            if stamp(os.stat(path)) != stamp(info):
                 raise FileChanged(f"{path} changed while it was read")
             if shared and time.time_ns() - info.st_ctime_ns >= RECENT_SECONDS * 1e9:
                 shared_digests.remember(name, digest)
@@ -141,7 +140,7 @@ def remember_written(cache_dir: str, path: str, digest: str, info: os.stat_resul
     it, as the entry it came from says (the entry's checksum covers the digest). info
     comes from the file's own descriptor, not from path again: a file put at path since
     by someone else must not get our digest."""
-    name = text_digest("file", os.path.abspath(path), _stamp(info))
+    name = text_digest("file", os.path.abspath(path), stamp(info))
     _remember(cache_dir, name, digest, info, written_by_us=True)
 
 
@@ -151,11 +150,11 @@ def remember_output_file(cache_dir: str, path: str) -> str | None:
     try:
         info = os.stat(path)
         digest = file_digest(path)
-        if _stamp(os.stat(path)) != _stamp(info):
+        if stamp(os.stat(path)) != stamp(info):
             return None
     except OSError:
         return None
-    name = text_digest("file", os.path.abspath(path), _stamp(info))
+    name = text_digest("file", os.path.abspath(path), stamp(info))
     _remember(cache_dir, name, digest, info, written_by_us=True)
     return digest
 
@@ -175,7 +174,7 @@ def directory_digest(
             )
     except (FileNotFoundError, NotADirectoryError):
         return "absent"
-    stamps = "\n".join(f"{file_name} {_stamp(info)}" for file_name, info in files)
+    stamps = "\n".join(f"{file_name} {stamp(info)}" for file_name, info in files)
     name = text_digest("dir", os.path.abspath(directory), suffix, stamps)
     digest = _recall(cache_dir, name)
     if digest is not None:

@@ -19,9 +19,9 @@ import fcntl
 import os
 
 from buildcache.cache.atomic import atomic_write
+from buildcache.cache.digests import is_hex_digest
 from buildcache.cache.runtime_dir import UnsafeRuntimeDir, ensure_private_dir, runtime_dir
 
-HEX_DIGITS = "0123456789abcdef"
 DIGESTS_DIR = "digests"
 
 
@@ -55,7 +55,7 @@ def _read(path: str) -> str | None:
         return None
     finally:
         os.close(fd)
-    return digest if len(digest) == 64 and not digest.strip(HEX_DIGITS) else None
+    return digest if is_hex_digest(digest) else None
 
 
 def remember(name: str, digest: str) -> None:

@@ -26,7 +26,7 @@ import os
 
 from buildcache.cache import compression
 from buildcache.cache.atomic import atomic_write, makedirs
-from buildcache.cache.digests import sha256
+from buildcache.cache.digests import is_hex_digest, sha256
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
@@ -238,14 +238,11 @@ def _output_digests(listed: object, outputs: list[tuple[str, int, memoryview]]) 
         raise CorruptEntry("bad output digests")
     digests = {}
     for (name, _, _), digest in zip(outputs, listed):
-        if not isinstance(digest, str) or (digest and (len(digest) != 64 or digest.strip(_HEX))):
+        if not isinstance(digest, str) or (digest and not is_hex_digest(digest)):
             raise CorruptEntry(f"bad digest of {name!r}")
         if digest:
             digests[name] = digest
     return digests
-
-
-_HEX = "0123456789abcdef"
 
 
 def read_file(path: str) -> bytes | None:

@@ -151,8 +151,7 @@ def compile_with_cache(
 
     if snapshot is not None:
         if remote is not None:  # the background store uploads through it, not starts it
-            tier = remote
-            guarded(tier, tier.keep_helper)
+            guarded(remote, remote.keep_helper)
         counted = with_remote(remote, miss)
         if run_detached(snapshot, store_later):
             count_call(config, base_key, counted)

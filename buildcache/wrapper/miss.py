@@ -17,7 +17,7 @@ import os
 import time
 
 from buildcache.cache import counters, store
-from buildcache.cache.file_digests import remember_output, remember_output_file
+from buildcache.cache.file_digests import remember_output, remember_output_file, stamp
 from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, neutralize, parse_dep_info
 from buildcache.wrapper.detached_store import OutputChanged, Snapshot, take_snapshot
 from buildcache.wrapper.hit import ABSENT, digest_source
@@ -169,15 +169,11 @@ def collect_outputs(
                 after = os.fstat(handle.fileno())
         except FileNotFoundError:
             raise NotStorable(f"rustc did not write {name}") from None
-        if _stamp_of(before) != _stamp_of(after):
+        if stamp(before) != stamp(after):
             raise NotStorable(f"{name} changed while it was read")
         digests[name] = remember_output(cache_dir, path, data, after)
         outputs.append((name, after.st_mode & 0o777, data))
     return outputs, digests
-
-
-def _stamp_of(info: os.stat_result) -> tuple[int, int, int, int]:
-    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def snapshot_outputs(call: RustcCall, cache_dir: str, base_key: str) -> Snapshot | None:
