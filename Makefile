@@ -19,7 +19,7 @@ help:
 # The development virtualenv: the package installed the way users get it
 # (a real `pip install .`, not an editable shim, then the fast launcher over
 # pip's script, as the provisioning role does) plus the test tools.
-$(VENV)/.installed: pyproject.toml $(shell find buildcache -name '*.py')
+$(VENV)/.installed: pyproject.toml $(shell find buildcache -name '*.py' -o -name '*.c')
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
 	$(VENV_PY) -m pip install --quiet '.[test,lint,remote]'

@@ -98,24 +98,15 @@ def launcher_text(current: str, paths: list[str]) -> str:
 def install(script: str, paths: list[str]) -> bool:
     """Write the launcher over script; True when the file changed."""
     script = os.path.realpath(script)
-    with open(script, encoding="utf-8", errors="surrogateescape") as handle:
+    with open(script, "rb") as handle:
         current = handle.read()
-    text = launcher_text(current, paths)
-    if text == current:
+    interpreter = current_interpreter(current)
+    if len(f"#!{interpreter} {FLAGS}") > MAX_SHEBANG:
+        raise LauncherError(f"the interpreter path is too long for a #! line: {interpreter}")
+    text = render(interpreter, paths)
+    if text.encode("utf-8", "surrogateescape") == current:
         return False
-    mode = os.stat(script).st_mode & 0o7777
-    temp = f"{script}.tmp-{os.getpid()}"
-    try:
-        with open(temp, "w", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write(text)
-        os.chmod(temp, mode)
-        os.replace(temp, script)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    _replace(script, text.encode("utf-8", "surrogateescape"), os.stat(script).st_mode & 0o7777)
     return True
 
 
@@ -163,9 +154,82 @@ def installed_layout() -> tuple[str, list[str]]:
     return scripts[0], paths
 
 
-def main() -> int:
+def install_client(script: str, paths: list[str]) -> bool:
+    """Write the launch client (launch/client.c) over script; True when the file
+    changed. ClientUnavailable when it cannot be built here."""
+    from buildcache.launch.build import build_client
+
+    script = os.path.realpath(script)
+    with open(script, "rb") as handle:
+        current = handle.read()
+    interpreter = current_interpreter(current)
+    binary = build_client(interpreter, paths)
+    if binary == current:
+        return False
+    _replace(script, binary, 0o755)
+    return True
+
+
+def current_interpreter(current: bytes) -> str:
+    """The interpreter of pip's script, of the Python launcher or of a launch client."""
+    from buildcache.launch.build import client_interpreter
+
+    interpreter = client_interpreter(current)
+    if interpreter is not None:
+        if not os.access(interpreter, os.X_OK):
+            raise LauncherError(f"its interpreter {interpreter} cannot be run")
+        return interpreter
+    text = current.decode("utf-8", "surrogateescape")
+    if ENTRY_IMPORT not in text:
+        raise LauncherError("it is not pip's console script for buildcache")
+    return interpreter_of(text)
+
+
+def _replace(script: str, data: bytes, mode: int) -> None:
+    temp = f"{script}.tmp-{os.getpid()}"
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+        os.chmod(temp, mode)
+        os.replace(temp, script)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -I -m buildcache.launcher [--no-client]`: the launch client where a C
+    compiler can build it (and not --no-client), else the Python launcher."""
+    argv = sys.argv[1:] if argv is None else argv
+    want_client = "--no-client" not in argv
     try:
         script, paths = installed_layout()
+    except LauncherError as reason:
+        print(f"buildcache: kept pip's script: {reason}")
+        return 0
+    if want_client:
+        from buildcache.launch.build import ClientUnavailable
+
+        try:
+            changed = install_client(script, paths)
+        except ClientUnavailable as reason:
+            print(f"buildcache: no launch client ({reason}); the Python launcher instead")
+        except LauncherError as reason:
+            print(f"buildcache: kept pip's script: {reason}")
+            return 0
+        except OSError as error:
+            print(f"buildcache: cannot write the launch client: {error}", file=sys.stderr)
+            return 1
+        else:
+            if changed:
+                print(f"buildcache: wrote the launch client to {script} (python {paths})")
+            else:
+                print(f"buildcache: unchanged, {script} already is the launch client")
+            return 0
+    try:
         changed = install(script, paths)
     except LauncherError as reason:
         print(f"buildcache: kept pip's script: {reason}")

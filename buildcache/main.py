@@ -49,7 +49,10 @@ def is_wrapper_call(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
+    launch_socket = os.environ.pop("BUILDCACHE_LAUNCH_SOCKET", None)
     if is_wrapper_call(argv):
+        if launch_socket:
+            _start_launch_server(launch_socket)
         return _wrap(argv[1:])
     if sys.flags.no_site:
         # Started by the fast launcher (launcher.py), which skips site for the rustc
@@ -61,6 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     from buildcache.cli import run_cli
 
     return run_cli(argv[1:])
+
+
+def _start_launch_server(path: str) -> None:
+    """The launch client found no server (or one that could not serve it) and ran this
+    call the ordinary way: start one for the calls that follow (launch/start.py)."""
+    try:
+        from buildcache.launch.start import start_server
+
+        if os.path.isabs(path):
+            start_server(path)
+    except Exception:  # noqa: BLE001, S110 - the next call just comes this way again
+        pass
 
 
 def _wrap(compiler_argv: list[str]) -> int:
@@ -75,6 +90,12 @@ def _wrap(compiler_argv: list[str]) -> int:
     except BaseException:  # noqa: BLE001 - never fail a build: rustc as if we were not here
         if ran is not None and ran.exit_code is not None:
             return ran.exit_code
+        try:
+            from buildcache.wrapper.rustc_process import exec_rustc
+
+            return exec_rustc(compiler_argv[0], compiler_argv[1:])
+        except BaseException:  # noqa: BLE001, S110 - a broken install: exec it from here
+            pass
         try:
             sys.stdout.flush()
             sys.stderr.flush()

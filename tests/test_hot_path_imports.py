@@ -50,19 +50,34 @@ ALLOWED = frozenset(
 NEVER = frozenset({"typing", "subprocess", "argparse", "json", "re", "threading", "site"})
 
 
-def installed_command() -> tuple[list[str], str]:
-    """(the interpreter and flags of the installed script's #! line, the script)."""
+def installed_command() -> tuple[list[str], list[str]]:
+    """(the interpreter and its flags, what follows them to run a call) as the installed
+    command starts a call in a Python of its own: the launch client's fallback (and
+    first call) `python -IS -c BOOT`, or the Python launcher's #! line."""
+    from buildcache.launch.build import BOOT_TEMPLATE, client_interpreter
+
     script = shutil.which("buildcache")
     assert script is not None, "no buildcache on PATH (run `make dev`)"
-    first_line = Path(script).read_text().splitlines()[0]
+    data = Path(script).read_bytes()
+    interpreter = client_interpreter(data)
+    if interpreter is not None:
+        package = subprocess.run(
+            [interpreter, "-I", "-c", "import buildcache; print(buildcache.__file__)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        site_dir = os.path.dirname(os.path.dirname(package))
+        return [interpreter, "-IS"], ["-c", BOOT_TEMPLATE.format(paths=[site_dir])]
+    first_line = data.decode().splitlines()[0]
     assert first_line.startswith("#!/"), first_line
-    return first_line[2:].split(), script
+    return first_line[2:].split(), [script]
 
 
 def traced(command: list[str], cwd: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
-    """Run command (the installed script and its arguments) under -X importtime."""
-    interpreter, script = installed_command()
-    argv = [interpreter[0], "-X", "importtime", *interpreter[1:], script, *command]
+    """Run command (the installed command's arguments) under -X importtime."""
+    interpreter, start = installed_command()
+    argv = [interpreter[0], "-X", "importtime", *interpreter[1:], *start, *command]
     result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
     return modules_of(result.stderr), result
 

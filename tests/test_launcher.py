@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -62,11 +64,15 @@ def fake_install(root: Path, layout: str) -> tuple[Path, Path]:
     return site_dir, script
 
 
-def write_launcher(site_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m buildcache.launcher` as the installed interpreter would run it."""
+def write_launcher(
+    site_dir: Path, cwd: Path, *, client: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python -m buildcache.launcher` as the installed interpreter would run it; the
+    Python launcher unless client (the launch client: tests/test_launch.py)."""
+    args = [] if client else ["--no-client"]
     code = (
         f"import sys; sys.path.insert(0, {str(site_dir)!r}); "
-        "from buildcache.launcher import main; sys.exit(main())"
+        f"from buildcache.launcher import main; sys.exit(main({args!r}))"
     )
     return subprocess.run(
         [sys.executable, "-I", "-c", code], cwd=cwd, capture_output=True, text=True
@@ -130,7 +136,7 @@ def test_run_from_a_checkout_it_still_finds_what_pip_installed(tmp_path: Path) -
     (checkout / "buildcache.egg-info" / "PKG-INFO").write_text("Name: buildcache\nVersion: 9\n")
     code = (
         f"import sys; sys.path[1:1] = [{str(site_dir)!r}]; "
-        "from buildcache.launcher import main; sys.exit(main())"
+        "from buildcache.launcher import main; sys.exit(main(['--no-client']))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=checkout, capture_output=True, text=True
@@ -207,10 +213,45 @@ def test_dependencies_directories_follow_the_package(tmp_path: Path) -> None:
     )
     code = (
         f"import sys; sys.path[0:0] = [{str(site_dir)!r}, {str(elsewhere)!r}]; "
-        "from buildcache.launcher import main; sys.exit(main())"
+        "from buildcache.launcher import main; sys.exit(main(['--no-client']))"
     )
     result = subprocess.run(
         [sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True
     )
     assert result.stdout.startswith("buildcache: wrote"), (result.stdout, result.stderr)
     assert repr([str(site_dir), str(elsewhere)]) in script.read_text()
+
+
+def test_the_launch_client_replaces_pips_script_and_goes_back_on_request(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    """Where cc can build it, the client; `--no-client` puts the Python launcher back."""
+    from buildcache.launch import control
+    from buildcache.launch.build import client_interpreter
+
+    site_dir, script = fake_install(tmp_path, "venv")
+    written = write_launcher(site_dir, tmp_path, client=True)
+    assert written.stdout.startswith("buildcache: wrote the launch client"), written
+    binary = script.read_bytes()
+    assert client_interpreter(binary) == sys.executable
+    runtime = Path(tempfile.mkdtemp(prefix="bl", dir="/tmp"))
+    try:
+        env = {"XDG_RUNTIME_DIR": str(runtime)}
+        assert run([script, "--version"], **env).stdout == f"buildcache {FAKE_VERSION}\n"
+        for _ in range(3):  # the ordinary way first, then through the server it started
+            wrapped = run([script, "/bin/echo", "-vV"], **env)
+            assert (wrapped.returncode, wrapped.stdout) == (0, "-vV\n"), wrapped.stderr
+            time.sleep(0.3)
+        servers = control.running_servers(str(runtime / "buildcache"))
+        assert len(servers) == 1, servers
+    finally:
+        control.stop_servers(str(runtime / "buildcache"))
+        shutil.rmtree(runtime, ignore_errors=True)
+
+    again = write_launcher(site_dir, tmp_path, client=True)
+    assert again.stdout.startswith("buildcache: unchanged"), again.stdout
+    assert script.read_bytes() == binary
+
+    back = write_launcher(site_dir, tmp_path)
+    assert back.stdout.startswith("buildcache: wrote the fast launcher"), back.stdout
+    assert script.read_text().splitlines()[0] == f"#!{sys.executable} -IS"

@@ -1,4 +1,5 @@
-"""`buildcache helper start|status|stop`: the storage helpers of this user (remote tiers).
+"""`buildcache helper start|status|stop`: the storage helpers of this user (remote tiers),
+and (status, stop) the launch servers that run compiles (launch/server.py).
 
 A helper serves one cache dir and list of remotes; this user may have several. `start`
 starts the one the current configuration's compiles would use (what the first of them
@@ -126,15 +127,32 @@ def status_or_stop(action: str, *, as_json: bool) -> int:
                 pending_uploads=reply.get("pending_uploads"),
             )
         results.append(result)
+    launch = _launch_servers(directory, action)
     if as_json:
-        print(json.dumps({"runtime_dir": directory, "helpers": results}, indent=2))
+        print(
+            json.dumps(
+                {"runtime_dir": directory, "helpers": results, "launch_servers": launch}, indent=2
+            )
+        )
         return 0
     if not results:
         print(f"No storage helper is running (looked in {directory}).")
-    for result in results:
+    for result in results + launch:
         details = ", ".join(f"{k} {v}" for k, v in result.items() if k not in ("state",))
         print(f"{result['state']}: {details}")
     return 0
+
+
+def _launch_servers(directory: str, action: str) -> list[dict[str, object]]:
+    """The launch servers (launch/server.py): they hold no data, so `stop` just ends
+    them; the next compile starts one again."""
+    from buildcache.launch import control
+
+    servers = control.running_servers(directory)
+    if action == "stop":
+        control.stop_servers(directory)
+    state = "stopped launch server" if action == "stop" else "running launch server"
+    return [{"socket": path, "pid": pid, "state": state} for path, pid in servers.items()]
 
 
 def _ask(socket_path: str, message: dict[str, object]) -> dict[str, object] | None:

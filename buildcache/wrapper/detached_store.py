@@ -43,6 +43,7 @@ import sys
 from buildcache.cache.atomic import makedirs
 from buildcache.cache.digests import sha256
 from buildcache.cache.staging import lock_path, remove_tree, staging_dir
+from buildcache.wrapper.caller import cargo_pid
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ def _copy(source: str, destination: str) -> None:
 
 def children_outlive_cargo() -> bool:
     """False when a child left behind would die as soon as cargo exits."""
-    cargo = os.getppid()
+    cargo = cargo_pid()
     if cargo <= 1:
         return False  # cargo is PID 1 (or we were orphaned already)
     try:

@@ -7,6 +7,10 @@ import sys
 
 from buildcache.wrapper.messages import warn, write_stream
 
+TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
+if TYPE_CHECKING:
+    from typing import Callable
+
 
 def run_rustc_streaming(rustc: str, args: list[str]) -> tuple[int, bytes, bytes]:
     """Run rustc, forwarding its stderr line by line as it comes (cargo's pipelining
@@ -56,11 +60,19 @@ def run_rustc_streaming(rustc: str, args: list[str]) -> tuple[int, bytes, bytes]
     return exit_code, bytes(stdout), bytes(stderr)
 
 
+# Set in a launch server's child (launch/child.py): there the compiler is handed back
+# to the launch client, which execs it as cargo's own child, as this process would.
+HAND_BACK: list[Callable[[list[str]], None] | None] = [None]
+
+
 def exec_rustc(rustc: str, args: list[str]) -> int:
     """Become rustc: same pid, same file descriptors (stdin, jobserver), its exit code."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
+        hand_back = HAND_BACK[0]
+        if hand_back is not None:
+            hand_back([rustc, *args])  # does not return
         os.execvp(rustc, [rustc, *args])
     except OSError as error:
         warn(f"cannot run {rustc}: {error.strerror}")

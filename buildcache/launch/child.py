@@ -1,0 +1,252 @@
+"""A launch server's child: it becomes the calling client in every way a compile can
+tell, then runs the ordinary wrapper (main.py) as that call.
+
+What it takes from the client: the descriptors at the client's numbers (stdio,
+cargo's jobserver; nothing else stays open), the working directory, umask, the
+environment, argv, rlimits and niceness; its own process group, which the client
+forwards Ctrl-C and termination signals to; and cargo's pid (detached_store.py asks
+whether children outlive cargo). Python's own per-process state starts clean: the
+server ran no call before forking, and `random` reseeds itself in a forked child.
+
+What it refuses (answers F, and the client runs the ordinary Python launcher): a
+client in another mount, pid, network, user, IPC or UTS namespace (it would see other
+files, or the server would reach what a sandbox forbids), other groups, rlimits it
+cannot take, a niceness it cannot take, a locale whose encoding is not UTF-8 (a
+fresh Python would decode paths differently), anything that is not a compiler call
+(the CLI wants site-packages and its own process). Where the server, not the
+caller, is the odd one (groups, limits, niceness), the server retires, so the
+caller's fallback starts one made like it.
+
+Where the cache stays out of the way (a call it cannot cache, BUILDCACHE_DISABLE,
+an internal error before rustc ran), the child hands the compiler back (E) and the
+client execs it: rustc then runs as cargo's own child, as it does without a cache.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+from buildcache.launch.request import MAX_BYTES, MAX_FDS, BadRequest, Request, parse, reply
+
+NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts")
+
+
+class Refused(Exception):
+    """This call is better run by the ordinary launcher; retire: the server too."""
+
+    def __init__(self, reason: str, retire: bool = False) -> None:
+        super().__init__(reason)
+        self.retire = retire
+
+
+def run(conn: socket.socket, listener_fd: int, lock_fd: int, peer_pid: int, peer_gid: int) -> None:
+    """The child's whole life; it ends in os._exit, never returns."""
+    code = 0
+    try:
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the server's SIG_IGN would break waitpid
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, signal.SIG_DFL)
+        os.close(listener_fd)
+        os.close(lock_fd)  # the server's lock stays held by the server's copy
+        conn.sendall(reply(b"P", str(os.getpid()).encode()))
+        data, fds = _receive(conn)
+        # From here on by number only: the socket object would close its number when
+        # collected, and that number may be one of the client's by then.
+        conn_fd = conn.detach()
+    except BaseException:  # noqa: BLE001 - the client will run the call the ordinary way
+        os._exit(1)
+    try:
+        request = parse(data)
+        if len(fds) != len(request.fd_numbers) + 1:
+            raise BadRequest("descriptors and their numbers do not match")
+        _check(request, peer_pid, peer_gid)
+        conn_fd = _adopt(request, fds, conn_fd)
+        _check_call(request)
+    except Refused as refusal:
+        _answer(conn_fd, reply(b"F"))
+        if refusal.retire:
+            os.kill(os.getppid(), signal.SIGTERM)
+        os._exit(0)
+    except BaseException:  # noqa: BLE001 - anything else: the ordinary way too
+        _answer(conn_fd, reply(b"F"))
+        os._exit(0)
+    code = _call(conn_fd, request)
+    os._exit(code)
+
+
+def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
+    """The request's bytes and the descriptors that came with its first bytes."""
+    space = socket.CMSG_SPACE(MAX_FDS * 4)
+    head, ancillary, _, _ = conn.recvmsg(4, space)
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            whole = len(payload) - len(payload) % 4
+            fds += list(memoryview(payload[:whole]).cast("i"))
+    if len(head) < 4:
+        head += _read_exact(conn, 4 - len(head))
+    length = int.from_bytes(head, "little")
+    if length > MAX_BYTES:
+        raise BadRequest("request too long")
+    return _read_exact(conn, length), fds
+
+
+def _read_exact(conn: socket.socket, length: int) -> bytes:
+    chunks, left = [], length
+    while left:
+        chunk = conn.recv(min(left, 1 << 20))
+        if not chunk:
+            raise BadRequest("the client hung up")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _check(request: Request, peer_pid: int, peer_gid: int) -> None:
+    if peer_pid <= 0:
+        raise Refused("the client is in another pid namespace")
+    for name in NAMESPACES:
+        try:
+            theirs = os.readlink(f"/proc/{peer_pid}/ns/{name}")
+            ours = os.readlink(f"/proc/self/ns/{name}")
+        except OSError:
+            raise Refused(f"cannot compare {name} namespaces") from None
+        if theirs != ours:
+            raise Refused(f"the client is in another {name} namespace")
+    if not _utf8_locale(request.environ):
+        raise Refused("the caller's locale is not UTF-8")
+    if peer_gid != os.getgid() or sorted(request.groups) != sorted(os.getgroups()):
+        raise Refused("other groups", retire=True)
+
+
+def _check_call(request: Request) -> None:
+    """After _adopt: whether a call is a compiler's can depend on the environment."""
+    from buildcache.main import is_wrapper_call
+
+    if not is_wrapper_call([os.fsdecode(arg) for arg in request.argv]):
+        raise Refused("not a compiler call")
+
+
+def _utf8_locale(environ: dict[bytes, bytes]) -> bool:
+    """Whether a fresh Python with this environment would use UTF-8 for paths and
+    streams, as the server does (-X utf8): C and POSIX are coerced to it."""
+    for name in (b"LC_ALL", b"LC_CTYPE", b"LANG"):
+        value = environ.get(name, b"")
+        if value:
+            lowered = value.lower().replace(b"-", b"")
+            return value in (b"C", b"POSIX") or b"utf8" in lowered
+    return True
+
+
+def _adopt(request: Request, fds: list[int], conn_fd: int) -> int:
+    """Become the client; the connection's descriptor, moved clear of the client's."""
+    import resource
+
+    def limit(value: int) -> int:  # C's unsigned RLIM_INFINITY is Python's -1
+        return resource.RLIM_INFINITY if value >= 1 << 63 else value
+
+    for number, soft, hard in request.limits:
+        soft, hard = limit(soft), limit(hard)
+        try:
+            if resource.getrlimit(number) != (soft, hard):
+                resource.setrlimit(number, (soft, hard))
+        except (ValueError, OSError):
+            raise Refused(f"cannot take rlimit {number}", retire=True) from None
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if current != request.nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, request.nice)
+        except OSError:
+            raise Refused("cannot take the caller's niceness", retire=True) from None
+    cwd_fd, received = fds[0], fds[1:]
+    os.fchdir(cwd_fd)
+    # Out of the way of every number the client used, then into those numbers.
+    floor = max([*request.fd_numbers, 2]) + 1
+    conn_fd = _move_above(conn_fd, floor)
+    staged = [_move_above(fd, floor) for fd in received]
+    for fd in [cwd_fd, *received]:
+        if fd not in staged and fd != conn_fd:
+            _close(fd)
+    for fd in _open_fds():
+        if fd not in staged and fd != conn_fd:
+            _close(fd)
+    for fd, number in zip(staged, request.fd_numbers):
+        os.dup2(fd, number, inheritable=True)
+        _close(fd)
+    os.umask(request.umask)
+    environ = os.environb
+    environ.clear()
+    environ.update(request.environ)
+    return conn_fd
+
+
+def _move_above(fd: int, floor: int) -> int:
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    if fd >= floor:
+        # An fd the kernel already placed above the floor stays where it is.
+        os.close(moved)
+        os.set_inheritable(fd, False)
+        return fd
+    _close(fd)
+    return moved
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _open_fds() -> list[int]:
+    return [int(name) for name in os.listdir("/proc/self/fd")]
+
+
+def _call(conn_fd: int, request: Request) -> int:
+    """Run the wrapper as the client's call; tell the client how it ended."""
+    from buildcache import main
+    from buildcache.wrapper import caller, rustc_process
+
+    caller.CARGO_PID[0] = request.parent
+
+    def hand_back(argv: list[str]) -> None:
+        _flush()
+        _answer(conn_fd, reply(b"E", b"".join(os.fsencode(arg) + b"\0" for arg in argv)))
+        os._exit(0)
+
+    rustc_process.HAND_BACK[0] = hand_back
+    argv = [os.fsdecode(arg) for arg in request.argv]
+    sys.argv = ["buildcache", *argv[1:]]
+    try:
+        code = main.main(["buildcache", *argv[1:]])
+    except SystemExit as end:
+        code = end.code if isinstance(end.code, int) else 1
+    except BaseException:  # noqa: BLE001 - main's own guard hands rustc back; this is past it
+        code = 1
+    _flush()
+    _answer(conn_fd, reply(b"X", str(code).encode()))
+    return code
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _answer(conn_fd: int, message: bytes) -> None:
+    try:
+        while message:
+            sent = os.write(conn_fd, message)
+            message = message[sent:]
+    except OSError:
+        pass  # the client is gone; nothing else to tell

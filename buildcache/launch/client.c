@@ -1,0 +1,417 @@
+/* buildcache's launch client: what cargo runs as `rustc-wrapper`, once per rustc call.
+ *
+ * Starting Python costs ~9 ms before any of buildcache runs, and importing the hot
+ * path ~6 ms more: more than a whole hit. This client hands the call to a resident
+ * server (launch/server.py) that has everything imported and forks a child per call.
+ * It sends its argv, environment, umask, rlimits, niceness, working directory and
+ * every descriptor it holds (stdio, cargo's jobserver), and the child becomes this
+ * call in all of them before it runs the ordinary Python wrapper.
+ *
+ * The client decides nothing about caching. It does exactly one of:
+ *   - exit with the child's exit code (a hit, or a miss the child compiled);
+ *   - exec what the child hands back (the compiler itself, when the cache stays
+ *     out of the way: rustc then runs as cargo's own child, as without us);
+ *   - exec the Python launcher (no server yet, a server that cannot serve this
+ *     call exactly, or anything unexpected): the call runs as it did before the
+ *     server existed, and that Python asks for a server for the next calls.
+ * Ctrl-C and other termination signals are forwarded to the child's process group.
+ *
+ * launch/build.py compiles this with the install's interpreter, boot code and
+ * socket name (launch_config.h).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "launch_config.h" /* LAUNCH_PYTHON, LAUNCH_BOOT, LAUNCH_SOCKET_NAME */
+
+/* Found by launcher.py in an installed client, to tell it from pip's script. */
+const char launch_marker[] = "buildcache launch client; python=" LAUNCH_PYTHON;
+
+#define MAX_FDS 240          /* under the kernel's 253 per SCM_RIGHTS message */
+#define MAX_REQUEST (64u << 20)
+
+extern char **environ;
+
+static volatile sig_atomic_t child_group = 0;
+static volatile sig_atomic_t pending_signal = 0;
+
+static void forward(int sig) {
+    if (child_group > 0)
+        kill(-child_group, sig);
+    else
+        pending_signal = sig;
+}
+
+/* A signal that came before the child could take it ends this call as it would
+ * have ended the compiler. */
+static void die_of_pending(void) {
+    if (pending_signal) {
+        signal(pending_signal, SIG_DFL);
+        raise(pending_signal);
+        _exit(128 + pending_signal);
+    }
+}
+
+static void restore_signals(void) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+}
+
+/* The call as it ran before the server existed: `python -IS -c BOOT ARGS`. With a
+ * socket path, that Python starts a server on it for the calls after this one. */
+static void fallback(int argc, char **argv, const char *start_socket) {
+    restore_signals();
+    die_of_pending();
+    if (start_socket)
+        setenv("BUILDCACHE_LAUNCH_SOCKET", start_socket, 1);
+    char **args = calloc((size_t)argc + 4, sizeof(char *));
+    if (args) {
+        args[0] = LAUNCH_PYTHON;
+        args[1] = "-IS";
+        args[2] = "-c";
+        args[3] = LAUNCH_BOOT;
+        for (int i = 1; i < argc; i++)
+            args[i + 3] = argv[i];
+        execv(LAUNCH_PYTHON, args);
+    }
+    /* The interpreter is gone: never fail a build, run the compiler uncached. */
+    unsetenv("BUILDCACHE_LAUNCH_SOCKET");
+    if (argc > 1) {
+        execvp(argv[1], argv + 1);
+        fprintf(stderr, "buildcache: cannot run %s: %s\n", argv[1], strerror(errno));
+    } else {
+        fprintf(stderr, "buildcache: cannot run %s: %s\n", LAUNCH_PYTHON, strerror(errno));
+    }
+    _exit(127);
+}
+
+/* The socket in the runtime directory runtime_dir.py names: 0 when the directory is
+ * private to this user, 1 when it does not exist yet (the server creates it), -1 when
+ * it is not ours or can be opened by others, or the path is too long. */
+static int socket_path(char *out, size_t size) {
+    char dir[4096];
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    struct stat info;
+    if (xdg && xdg[0] == '/' && stat(xdg, &info) == 0 && S_ISDIR(info.st_mode))
+        snprintf(dir, sizeof dir, "%s/buildcache", xdg);
+    else
+        snprintf(dir, sizeof dir, "/tmp/buildcache-%u", (unsigned)getuid());
+    int n = snprintf(out, size, "%s/%s", dir, LAUNCH_SOCKET_NAME);
+    if (n <= 0 || (size_t)n >= size)
+        return -1;
+    if (lstat(dir, &info) != 0)
+        return errno == ENOENT ? 1 : -1;
+    /* Someone else's directory could hold their socket, answering with their files. */
+    if (!S_ISDIR(info.st_mode) || info.st_uid != getuid() || (info.st_mode & 077))
+        return -1;
+    return 0;
+}
+
+struct buffer {
+    char *data;
+    size_t length, capacity;
+};
+
+static int put(struct buffer *b, const char *text, size_t n) {
+    if (b->length + n + 1 > MAX_REQUEST)
+        return -1;
+    if (b->length + n + 1 > b->capacity) {
+        size_t capacity = b->capacity ? b->capacity : 65536;
+        while (capacity < b->length + n + 1)
+            capacity *= 2;
+        char *grown = realloc(b->data, capacity);
+        if (!grown)
+            return -1;
+        b->data = grown;
+        b->capacity = capacity;
+    }
+    memcpy(b->data + b->length, text, n);
+    b->data[b->length + n] = '\0';
+    b->length += n + 1;
+    return 0;
+}
+
+static int put_string(struct buffer *b, const char *text) { return put(b, text, strlen(text)); }
+
+static int put_number(struct buffer *b, long long value) {
+    char text[32];
+    snprintf(text, sizeof text, "%lld", value);
+    return put_string(b, text);
+}
+
+static int put_unsigned(struct buffer *b, unsigned long long value) {
+    char text[32];
+    snprintf(text, sizeof text, "%llu", value);
+    return put_string(b, text);
+}
+
+/* Every descriptor this process holds but the two it opened itself: listed, not
+ * guessed up to a limit. -1 when there are more than one message can carry. */
+static int open_fds(int *fds, int skip_a, int skip_b) {
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return -1;
+    int count = 0, own = dirfd(dir);
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9')
+            continue;
+        int fd = atoi(entry->d_name);
+        if (fd == own || fd == skip_a || fd == skip_b)
+            continue;
+        if (count == MAX_FDS) {
+            closedir(dir);
+            return -1;
+        }
+        fds[count++] = fd;
+    }
+    closedir(dir);
+    return count;
+}
+
+static const int LIMITS[] = {RLIMIT_CPU,   RLIMIT_FSIZE,   RLIMIT_DATA,  RLIMIT_STACK,
+                             RLIMIT_CORE,  RLIMIT_NOFILE,  RLIMIT_AS,    RLIMIT_NPROC,
+                             RLIMIT_MEMLOCK, RLIMIT_LOCKS, RLIMIT_SIGPENDING,
+                             RLIMIT_MSGQUEUE, RLIMIT_NICE, RLIMIT_RTPRIO};
+
+/* The request: NUL-terminated fields (see launch/request.py, which reads them). */
+static int build_request(struct buffer *b, int argc, char **argv, const int *fds, int nfds) {
+    mode_t mask = umask(0);
+    umask(mask);
+    errno = 0;
+    int nice_value = getpriority(PRIO_PROCESS, 0);
+    if (errno)
+        return -1;
+    gid_t groups[1024];
+    int ngroups = getgroups(1024, groups);
+    if (ngroups < 0)
+        return -1;
+    if (put_string(b, "buildcache-launch-1") || put_number(b, getppid()) ||
+        put_number(b, (long long)mask) || put_number(b, nice_value) || put_number(b, ngroups))
+        return -1;
+    for (int i = 0; i < ngroups; i++)
+        if (put_number(b, (long long)groups[i]))
+            return -1;
+    int nlimits = (int)(sizeof LIMITS / sizeof LIMITS[0]);
+    if (put_number(b, nlimits))
+        return -1;
+    for (int i = 0; i < nlimits; i++) {
+        struct rlimit limit;
+        if (getrlimit(LIMITS[i], &limit))
+            return -1;
+        if (put_number(b, LIMITS[i]) || put_unsigned(b, (unsigned long long)limit.rlim_cur) ||
+            put_unsigned(b, (unsigned long long)limit.rlim_max))
+            return -1;
+    }
+    if (put_number(b, nfds))
+        return -1;
+    for (int i = 0; i < nfds; i++)
+        if (put_number(b, fds[i]))
+            return -1;
+    if (put_number(b, argc))
+        return -1;
+    for (int i = 0; i < argc; i++)
+        if (put_string(b, argv[i]))
+            return -1;
+    int nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    if (put_number(b, nenv))
+        return -1;
+    for (int i = 0; i < nenv; i++)
+        if (put_string(b, environ[i]))
+            return -1;
+    return 0;
+}
+
+/* The request's length, then its fields; the descriptors ride on the first bytes,
+ * the working directory's first of them. */
+static int send_request(int sock, struct buffer *b, int cwd, const int *fds, int nfds) {
+    uint32_t length = (uint32_t)b->length;
+    unsigned char header[4] = {length & 0xff, (length >> 8) & 0xff, (length >> 16) & 0xff,
+                               (length >> 24) & 0xff};
+    int all[MAX_FDS + 1];
+    all[0] = cwd;
+    memcpy(all + 1, fds, sizeof(int) * (size_t)nfds);
+    size_t fd_bytes = sizeof(int) * (size_t)(nfds + 1);
+    char control[CMSG_SPACE(sizeof(int) * (MAX_FDS + 1))];
+    memset(control, 0, sizeof control);
+    struct iovec iov = {.iov_base = header, .iov_len = sizeof header};
+    struct msghdr message = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = control,
+                             .msg_controllen = CMSG_SPACE(fd_bytes)};
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&message);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(fd_bytes);
+    memcpy(CMSG_DATA(cmsg), all, fd_bytes);
+    ssize_t sent;
+    do
+        sent = sendmsg(sock, &message, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    if (sent != (ssize_t)sizeof header)
+        return -1;
+    size_t done = 0;
+    while (done < b->length) {
+        ssize_t n = send(sock, b->data + done, b->length - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+static int read_exact(int sock, void *out, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+        ssize_t got = read(sock, (char *)out + done, n - done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        done += (size_t)got;
+    }
+    return 0;
+}
+
+/* One reply: a kind byte, a 4-byte little-endian length, then that many bytes. */
+static int read_reply(int sock, char *kind, char **payload, uint32_t *length) {
+    unsigned char header[5];
+    if (read_exact(sock, header, sizeof header))
+        return -1;
+    *kind = (char)header[0];
+    *length = header[1] | (header[2] << 8) | (header[3] << 16) | ((uint32_t)header[4] << 24);
+    if (*length > MAX_REQUEST)
+        return -1;
+    *payload = malloc(*length + 1);
+    if (!*payload || read_exact(sock, *payload, *length))
+        return -1;
+    (*payload)[*length] = '\0';
+    return 0;
+}
+
+/* The child hands back a command (NUL-separated argv): run it as this process. */
+static void exec_handed_back(char *payload, uint32_t length) {
+    int count = 0;
+    for (uint32_t i = 0; i < length; i++)
+        count += payload[i] == '\0';
+    char **args = calloc((size_t)count + 1, sizeof(char *));
+    if (!args || count == 0)
+        _exit(127);
+    char *at = payload;
+    for (int i = 0; i < count; i++) {
+        args[i] = at;
+        at += strlen(at) + 1;
+    }
+    execvp(args[0], args);
+    fprintf(stderr, "buildcache: warning: cannot run %s: %s\n", args[0], strerror(errno));
+    _exit(127);
+}
+
+int main(int argc, char **argv) {
+    const char *switch_value = getenv("BUILDCACHE_LAUNCH_SERVER");
+    if (switch_value && strcmp(switch_value, "0") == 0)
+        fallback(argc, argv, NULL);
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int where = socket_path(path, sizeof path);
+    if (where < 0)
+        fallback(argc, argv, NULL);
+    if (where > 0)
+        fallback(argc, argv, path);
+
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = forward;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
+    sigaction(SIGQUIT, &action, NULL);
+
+    int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        fallback(argc, argv, NULL);
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    memcpy(address.sun_path, path, strlen(path) + 1);
+    if (connect(sock, (struct sockaddr *)&address, sizeof address) != 0) {
+        close(sock);
+        fallback(argc, argv, path); /* no server listening: start one for what follows */
+    }
+    int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cwd < 0) {
+        close(sock);
+        fallback(argc, argv, NULL);
+    }
+    int fds[MAX_FDS];
+    int nfds = open_fds(fds, sock, cwd);
+    struct buffer request = {0};
+    if (nfds < 0 || build_request(&request, argc, argv, fds, nfds) ||
+        send_request(sock, &request, cwd, fds, nfds)) {
+        close(sock);
+        close(cwd);
+        fallback(argc, argv, NULL);
+    }
+    close(cwd);
+    free(request.data);
+
+    for (;;) {
+        char kind;
+        char *payload;
+        uint32_t length;
+        if (read_reply(sock, &kind, &payload, &length)) {
+            /* The child died without an answer: nothing of its call may still be
+             * running when the call runs again the ordinary way. */
+            if (child_group > 0)
+                kill(-child_group, SIGKILL);
+            close(sock);
+            fallback(argc, argv, NULL);
+        }
+        switch (kind) {
+        case 'P': { /* the child's pid, which leads its own process group */
+            long pid = strtol(payload, NULL, 10);
+            if (pid > 1) {
+                child_group = (sig_atomic_t)pid;
+                if (pending_signal)
+                    kill(-child_group, pending_signal);
+            }
+            break;
+        }
+        case 'X': /* done: the call's exit code */
+            exit((int)strtol(payload, NULL, 10) & 0xff);
+        case 'E': /* run this command in our place */
+            close(sock);
+            restore_signals();
+            die_of_pending();
+            exec_handed_back(payload, length);
+            break;
+        case 'F': /* the server cannot serve this call: the ordinary way */
+            close(sock);
+            fallback(argc, argv, path);
+            break;
+        default:
+            close(sock);
+            fallback(argc, argv, NULL);
+        }
+        free(payload);
+    }
+}

@@ -1,0 +1,359 @@
+"""The launch client and server (buildcache/launch/): a call served by a server's child
+behaves as the same call in a process of its own, and a call the server cannot serve
+exactly runs the ordinary way.
+
+Which way a compile ran is read off the compiler itself: a stand-in for rustc records
+its parent's command line (the server's child carries the server's), its working
+directory, umask, open descriptors and environment, then runs the real rustc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from buildcache.launch import control
+from buildcache.launch.build import client_interpreter
+from buildcache.launch.request import MAGIC, BadRequest, parse
+
+SERVER_WORDS = "buildcache.launch.server"
+FALLBACK_WORDS = " -IS -c "
+
+FAKE_RUSTC = """#!/bin/sh
+case " $* " in
+  *" --crate-name "*)
+    {{
+      printf 'parent=%s\\n' "$(tr '\\0\\n' '  ' < /proc/$PPID/cmdline)"
+      printf 'cwd=%s\\n' "$(pwd)"
+      printf 'umask=%s\\n' "$(umask)"
+      printf 'fds=%s\\n' "$(ls /proc/$$/fd | sort -n | tr '\\n' ' ')"
+      printf 'launch_var=%s\\n' "${{BUILDCACHE_LAUNCH_SOCKET-unset}}"
+      echo started
+    }} >> "$FAKE_LOG"
+    if [ -n "$FAKE_SLEEP" ]; then
+      trap 'echo got-INT >> "$FAKE_LOG"; exit 130' INT
+      sleep "$FAKE_SLEEP" & wait
+    fi
+    ;;
+  *) printf 'parent=%s\\n' "$(tr '\\0\\n' '  ' < /proc/$PPID/cmdline)" >> "$FAKE_LOG.probes" ;;
+esac
+exec {rustc} "$@"
+"""
+
+
+def installed_client() -> str:
+    path = shutil.which("buildcache")
+    assert path, "buildcache is not on PATH"
+    with open(os.path.realpath(path), "rb") as handle:
+        data = handle.read()
+    assert client_interpreter(data), f"{path} is not the launch client (make dev builds it)"
+    return path
+
+
+@pytest.fixture
+def launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A private runtime dir (short: a socket path has 108 bytes), a crate, a stand-in
+    rustc, and an environment; every server started here is stopped afterwards."""
+    installed_client()
+    runtime = Path(tempfile.mkdtemp(prefix="bl", dir="/tmp"))
+    rustc = subprocess.check_output(["rustup", "which", "rustc"], text=True).strip()
+    fake = tmp_path / "fake-rustc"
+    fake.write_text(FAKE_RUSTC.format(rustc=rustc))
+    fake.chmod(0o755)
+    crate = tmp_path / "crate"
+    (crate / "src").mkdir(parents=True)
+    (crate / "src" / "lib.rs").write_text("pub fn answer() -> u32 { 42 }\n")
+    env = dict(os.environ)
+    env.update(
+        XDG_RUNTIME_DIR=str(runtime),
+        BUILDCACHE_DIR=str(tmp_path / "cache"),
+        FAKE_LOG=str(tmp_path / "fake.log"),
+    )
+    env.pop("BUILDCACHE_LAUNCH_SERVER", None)
+
+    class Launch:
+        pass
+
+    state = Launch()
+    state.runtime = runtime / "buildcache"  # type: ignore[attr-defined]
+    state.fake = fake  # type: ignore[attr-defined]
+    state.crate = crate  # type: ignore[attr-defined]
+    state.env = env  # type: ignore[attr-defined]
+    state.log = tmp_path / "fake.log"  # type: ignore[attr-defined]
+    state.out = tmp_path / "out"  # type: ignore[attr-defined]
+    state.out.mkdir()
+    yield state
+    control.stop_servers(str(runtime / "buildcache"))
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+def compile_command(state, name: str = "answer") -> list[str]:  # type: ignore[no-untyped-def]
+    return [
+        "buildcache",
+        str(state.fake),
+        "--crate-name",
+        name,
+        "--crate-type",
+        "lib",
+        "--edition",
+        "2021",
+        "--emit=dep-info,metadata,link",
+        "--out-dir",
+        str(state.out),
+        str(state.crate / "src" / "lib.rs"),
+    ]
+
+
+def records(state) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """The stand-in's record of each compile it ran, oldest first."""
+    found, current = [], {}
+    for line in state.log.read_text().splitlines():
+        if line == "started":
+            found.append(current)
+            current = {}
+        else:
+            key, _, value = line.partition("=")
+            current[key] = value
+    return found
+
+
+def wait_for_server(state, timeout: float = 10.0) -> int:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        servers = control.running_servers(str(state.runtime))
+        if servers and all(os.path.exists(path) for path in servers):
+            return next(iter(servers.values()))
+        time.sleep(0.05)
+    raise AssertionError("no launch server started")
+
+
+def run(state, command: list[str], **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    env = {**state.env, **kwargs.pop("env", {})}
+    return subprocess.run(
+        command, env=env, cwd=state.crate, capture_output=True, text=True, timeout=120, **kwargs
+    )
+
+
+def served_compile(state, name: str = "answer", **kwargs) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Start the server with a first call, then compile through it (a miss each time:
+    the crate name is new); the stand-in's record of that compile."""
+    run(state, ["buildcache", str(state.fake), "-vV"])
+    wait_for_server(state)
+    result = run(state, compile_command(state, name), **kwargs)
+    assert result.returncode == 0, result.stderr
+    return records(state)[-1]
+
+
+def test_a_compile_runs_in_a_servers_child_as_the_client_would(launch) -> None:  # type: ignore[no-untyped-def]
+    record = served_compile(launch, umask=0o027)
+    assert SERVER_WORDS in record["parent"], record
+    assert record["cwd"] == str(launch.crate)
+    assert record["umask"] == "0027"
+    assert record["launch_var"] == "unset"
+    assert (launch.out / "libanswer.rlib").is_file()
+
+
+def test_the_compiler_gets_the_clients_descriptors_and_no_others(launch) -> None:  # type: ignore[no-untyped-def]
+    """The same descriptor numbers as when the call runs in a Python of its own (the
+    shell's own, for its redirections, are the same both times)."""
+    read_end, write_end = os.pipe()
+    try:
+        os.set_inheritable(write_end, True)
+        served = served_compile(launch, "served", pass_fds=(write_end,))
+        ordinary = run(
+            launch,
+            compile_command(launch, "ordinary"),
+            pass_fds=(write_end,),
+            env={"BUILDCACHE_LAUNCH_SERVER": "0"},
+        )
+        assert ordinary.returncode == 0, ordinary.stderr
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    alone = records(launch)[-1]
+    assert SERVER_WORDS in served["parent"] and FALLBACK_WORDS in alone["parent"]
+    assert str(write_end) in served["fds"].split()
+    assert served["fds"] == alone["fds"], (served, alone)
+
+
+def test_a_call_the_cache_stays_out_of_is_handed_back_to_the_client(launch) -> None:  # type: ignore[no-untyped-def]
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    wait_for_server(launch)
+    probes = Path(f"{launch.log}.probes")
+    probes.unlink()
+    result = run(launch, ["buildcache", str(launch.fake), "-vV"])
+    assert result.returncode == 0 and result.stdout.startswith("rustc "), result
+    # exec'd by the client itself: its parent is this test, not a server's child
+    parent = probes.read_text()
+    assert SERVER_WORDS not in parent and FALLBACK_WORDS not in parent, parent
+    assert "pytest" in parent, parent
+
+
+def test_the_first_call_goes_the_ordinary_way_and_starts_a_server(launch) -> None:  # type: ignore[no-untyped-def]
+    assert control.running_servers(str(launch.runtime)) == {}
+    result = run(launch, compile_command(launch))
+    assert result.returncode == 0, result.stderr
+    assert FALLBACK_WORDS in records(launch)[-1]["parent"]
+    assert records(launch)[-1]["launch_var"] == "unset"  # popped before rustc ran
+    wait_for_server(launch)
+
+
+def test_a_failing_compile_reports_its_exit_code_and_diagnostics(launch) -> None:  # type: ignore[no-untyped-def]
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    wait_for_server(launch)
+    (launch.crate / "src" / "lib.rs").write_text('pub fn answer() -> u32 { "no" }\n')
+    result = run(launch, compile_command(launch))
+    assert result.returncode == 1, result
+    assert "mismatched types" in result.stderr
+    assert SERVER_WORDS in records(launch)[-1]["parent"]
+
+
+def test_ctrl_c_reaches_the_compiler_in_the_servers_child(launch) -> None:  # type: ignore[no-untyped-def]
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    wait_for_server(launch)
+    env = {**launch.env, "FAKE_SLEEP": "60"}
+    client = subprocess.Popen(
+        compile_command(launch), env=env, cwd=launch.crate, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while not (launch.log.exists() and "started" in launch.log.read_text()):
+        assert time.monotonic() < deadline, "the compiler never started"
+        time.sleep(0.05)
+    client.send_signal(signal.SIGINT)
+    assert client.wait(timeout=20) == 130
+    assert "got-INT" in launch.log.read_text()
+    assert SERVER_WORDS in records(launch)[-1]["parent"]
+
+
+def test_a_non_utf8_locale_runs_the_ordinary_way(launch) -> None:  # type: ignore[no-untyped-def]
+    record = served_compile(launch, env={"LC_ALL": "en_US.ISO-8859-1"})
+    assert FALLBACK_WORDS in record["parent"], record
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root")
+def test_a_client_in_another_mount_namespace_runs_the_ordinary_way(launch) -> None:  # type: ignore[no-untyped-def]
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    wait_for_server(launch)
+    result = run(launch, ["unshare", "--mount", *compile_command(launch)])
+    assert result.returncode == 0, result.stderr
+    assert FALLBACK_WORDS in records(launch)[-1]["parent"]
+
+
+def test_an_upgrade_retires_the_server(launch) -> None:  # type: ignore[no-untyped-def]
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    old = wait_for_server(launch)
+    installed = Path(installed_client()).resolve()
+    site = client_interpreter(installed.read_bytes())
+    assert site
+    # The installed package's directory, as the server sees it (not this checkout's).
+    package = subprocess.check_output(
+        [site, "-I", "-c", "import buildcache, os; print(os.path.dirname(buildcache.__file__))"],
+        text=True,
+    ).strip()
+    now = time.time()
+    os.utime(os.path.join(package, "launch"), (now, now))
+    result = run(launch, compile_command(launch))
+    assert result.returncode == 0, result.stderr
+    assert FALLBACK_WORDS in records(launch)[-1]["parent"]
+    deadline = time.monotonic() + 10
+    while control._alive(old):
+        assert time.monotonic() < deadline, "the old server is still running"
+        time.sleep(0.05)
+    assert wait_for_server(launch) != old
+
+
+def test_a_runtime_dir_others_can_open_is_not_used(launch) -> None:  # type: ignore[no-untyped-def]
+    launch.runtime.mkdir(mode=0o700)
+    launch.runtime.chmod(0o755)
+    result = run(launch, compile_command(launch))
+    assert result.returncode == 0, result.stderr
+    time.sleep(0.5)
+    assert control.running_servers(str(launch.runtime)) == {}
+    assert not list(launch.runtime.glob("launch-*.sock"))
+
+
+def test_the_switch_turns_the_server_off(launch) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(2):
+        result = run(launch, compile_command(launch), env={"BUILDCACHE_LAUNCH_SERVER": "0"})
+        assert result.returncode == 0, result.stderr
+    time.sleep(0.5)
+    assert control.running_servers(str(launch.runtime)) == {}
+    assert all(FALLBACK_WORDS in record["parent"] for record in records(launch))
+
+
+def test_a_command_through_the_client_runs_the_cli(launch) -> None:  # type: ignore[no-untyped-def]
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    wait_for_server(launch)
+    result = run(launch, ["buildcache", "stats", "--json"])
+    assert result.returncode == 0, result.stderr
+    assert '"requests"' in result.stdout
+
+
+def test_cargo_through_the_server_keeps_its_jobserver(launch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """rustc warns when the jobserver cargo names in CARGO_MAKEFLAGS is not open."""
+    subprocess.run(["cargo", "new", "-q", "--bin", "app"], cwd=tmp_path, check=True)
+    app = tmp_path / "app"
+    env = {**launch.env, "RUSTC_WRAPPER": "buildcache", "CARGO_TARGET_DIR": str(tmp_path / "t")}
+    run(launch, ["buildcache", "rustc", "-vV"])
+    wait_for_server(launch)
+    result = subprocess.run(
+        ["cargo", "build", "-j2"], cwd=app, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "jobserver" not in result.stderr, result.stderr
+    program = subprocess.run(
+        [str(tmp_path / "t" / "debug" / "app")], capture_output=True, text=True, check=True
+    )
+    assert program.stdout == "Hello, world!\n"
+
+
+def build_request(fields: list[bytes]) -> bytes:
+    return b"".join(field + b"\0" for field in fields)
+
+
+def test_a_request_is_read_field_by_field() -> None:
+    data = build_request(
+        [MAGIC, b"77", b"18", b"5", b"1", b"100", b"1", b"7", b"1024", b"4096", b"2", b"0", b"4"]
+        + [b"2", b"buildcache", b"rustc"]
+        + [b"3", b"A=1", b"NOEQUALS", b"A=2"]
+    )
+    request = parse(data)
+    assert (request.parent, request.umask, request.nice) == (77, 0o22, 5)
+    assert request.groups == [100]
+    assert request.limits == [(7, 1024, 4096)]
+    assert request.fd_numbers == [0, 4]
+    assert request.argv == [b"buildcache", b"rustc"]
+    assert request.environ == {b"A": b"1"}  # the first wins, as getenv's
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"other-magic\0",
+        build_request([MAGIC, b"1", b"18", b"0", b"x"]),
+        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"2", b"3", b"3", b"0", b"0"]),
+        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"1", b"-1", b"0", b"0"]),
+        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"0", b"0", b"0", b"extra"]),
+        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"0", b"0", b"99"]),
+        build_request([MAGIC]) + b"unterminated",
+    ],
+)
+def test_a_malformed_request_is_refused(data: bytes) -> None:
+    with pytest.raises(BadRequest):
+        parse(data)
+
+
+def test_the_installed_client_names_its_interpreter() -> None:
+    path = Path(installed_client()).resolve()
+    interpreter = client_interpreter(path.read_bytes())
+    assert interpreter and os.access(interpreter, os.X_OK)
+    assert client_interpreter(b"#!/usr/bin/python3\n") is None
+    assert sys.executable  # the suite's interpreter need not be the client's
