@@ -35,6 +35,8 @@ case " $* " in
       printf 'umask=%s\\n' "$(umask)"
       printf 'fds=%s\\n' "$(ls /proc/$$/fd | sort -n | tr '\\n' ' ')"
       printf 'launch_var=%s\\n' "${{BUILDCACHE_LAUNCH_SOCKET-unset}}"
+      printf 'pid=%s\\n' "$$"
+      printf 'signals=%s\\n' "$(grep -E '^Sig(Blk|Ign)' /proc/$$/status | tr '\\n\\t' '  ')"
       echo started
     }} >> "$FAKE_LOG"
     if [ -n "$FAKE_SLEEP" ]; then
@@ -160,17 +162,26 @@ def test_a_compile_runs_in_a_servers_child_as_the_client_would(launch) -> None: 
     assert (launch.out / "libanswer.rlib").is_file()
 
 
-def test_the_compiler_gets_the_clients_descriptors_and_no_others(launch) -> None:  # type: ignore[no-untyped-def]
-    """The same descriptor numbers as when the call runs in a Python of its own (the
-    shell's own, for its redirections, are the same both times)."""
+def cargo_like_signals() -> None:
+    """A caller that blocks one signal and ignores another (nohup ignores SIGHUP)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def test_the_compiler_gets_the_clients_descriptors_and_signal_state(launch) -> None:  # type: ignore[no-untyped-def]
+    """The same descriptor numbers, blocked and ignored signals as when the call runs
+    in a Python of its own (the shell's own descriptors are the same both times)."""
     read_end, write_end = os.pipe()
     try:
         os.set_inheritable(write_end, True)
-        served = served_compile(launch, "served", pass_fds=(write_end,))
+        served = served_compile(
+            launch, "served", pass_fds=(write_end,), preexec_fn=cargo_like_signals
+        )
         ordinary = run(
             launch,
             compile_command(launch, "ordinary"),
             pass_fds=(write_end,),
+            preexec_fn=cargo_like_signals,
             env={"BUILDCACHE_LAUNCH_SERVER": "0"},
         )
         assert ordinary.returncode == 0, ordinary.stderr
@@ -181,6 +192,43 @@ def test_the_compiler_gets_the_clients_descriptors_and_no_others(launch) -> None
     assert SERVER_WORDS in served["parent"] and FALLBACK_WORDS in alone["parent"]
     assert str(write_end) in served["fds"].split()
     assert served["fds"] == alone["fds"], (served, alone)
+    assert served["signals"] == alone["signals"], (served, alone)
+
+
+def test_a_killed_client_takes_its_compile_with_it(launch) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL cannot be forwarded: a compile left running would write into the target
+    dir after its build is gone, over what a later build put there."""
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    wait_for_server(launch)
+    env = {**launch.env, "FAKE_SLEEP": "60"}
+    client = subprocess.Popen(compile_command(launch), env=env, cwd=launch.crate)
+    deadline = time.monotonic() + 30
+    while not (launch.log.exists() and "started" in launch.log.read_text()):
+        assert time.monotonic() < deadline, "the compiler never started"
+        time.sleep(0.05)
+    compiler = int(records(launch)[-1]["pid"])
+    client.kill()
+    client.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while control._alive(compiler):
+        assert time.monotonic() < deadline, "the compile outlived its client"
+        time.sleep(0.05)
+
+
+def test_a_signal_the_caller_ignores_stays_ignored(launch) -> None:  # type: ignore[no-untyped-def]
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    wait_for_server(launch)
+    env = {**launch.env, "FAKE_SLEEP": "2"}
+    client = subprocess.Popen(
+        compile_command(launch), env=env, cwd=launch.crate, preexec_fn=cargo_like_signals
+    )
+    deadline = time.monotonic() + 30
+    while not (launch.log.exists() and "started" in launch.log.read_text()):
+        assert time.monotonic() < deadline, "the compiler never started"
+        time.sleep(0.05)
+    client.send_signal(signal.SIGHUP)
+    assert client.wait(timeout=30) == 0
+    assert SERVER_WORDS in records(launch)[-1]["parent"]
 
 
 def test_a_call_the_cache_stays_out_of_is_handed_back_to_the_client(launch) -> None:  # type: ignore[no-untyped-def]
@@ -320,12 +368,14 @@ def build_request(fields: list[bytes]) -> bytes:
 
 def test_a_request_is_read_field_by_field() -> None:
     data = build_request(
-        [MAGIC, b"77", b"18", b"5", b"1", b"100", b"1", b"7", b"1024", b"4096", b"2", b"0", b"4"]
+        [MAGIC, b"77", b"18", b"5", b"5", b"2", b"1", b"100", b"1", b"7", b"1024", b"4096"]
+        + [b"2", b"0", b"4"]
         + [b"2", b"buildcache", b"rustc"]
         + [b"3", b"A=1", b"NOEQUALS", b"A=2"]
     )
     request = parse(data)
     assert (request.parent, request.umask, request.nice) == (77, 0o22, 5)
+    assert (request.blocked, request.ignored) == ({1, 3}, {2})
     assert request.groups == [100]
     assert request.limits == [(7, 1024, 4096)]
     assert request.fd_numbers == [0, 4]
@@ -338,11 +388,15 @@ def test_a_request_is_read_field_by_field() -> None:
     [
         b"",
         b"other-magic\0",
-        build_request([MAGIC, b"1", b"18", b"0", b"x"]),
-        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"2", b"3", b"3", b"0", b"0"]),
-        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"1", b"-1", b"0", b"0"]),
-        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"0", b"0", b"0", b"extra"]),
-        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"0", b"0", b"99"]),
+        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"x"]),
+        build_request(
+            [MAGIC, b"1", b"18", b"0", b"0", b"0", b"0", b"0", b"2", b"3", b"3", b"0", b"0"]
+        ),
+        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"0", b"0", b"1", b"-1", b"0", b"0"]),
+        build_request(
+            [MAGIC, b"1", b"18", b"0", b"0", b"0", b"0", b"0", b"0", b"0", b"0", b"extra"]
+        ),
+        build_request([MAGIC, b"1", b"18", b"0", b"0", b"0", b"0", b"0", b"0", b"0", b"99"]),
         build_request([MAGIC]) + b"unterminated",
     ],
 )

@@ -45,6 +45,7 @@ class Refused(Exception):
 def run(conn: socket.socket, listener_fd: int, lock_fd: int, peer_pid: int, peer_gid: int) -> None:
     """The child's whole life; it ends in os._exit, never returns."""
     code = 0
+    server_pid = os.getppid()
     try:
         os.setpgid(0, 0)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the server's SIG_IGN would break waitpid
@@ -67,10 +68,11 @@ def run(conn: socket.socket, listener_fd: int, lock_fd: int, peer_pid: int, peer
         _check(request, peer_pid, peer_gid)
         conn_fd = _adopt(request, fds, conn_fd)
         _check_call(request)
+        _watch_client(conn_fd)
     except Refused as refusal:
         _answer(conn_fd, reply(b"F"))
-        if refusal.retire:
-            os.kill(os.getppid(), signal.SIGTERM)
+        if refusal.retire and os.getppid() == server_pid:  # not whoever adopted us since
+            os.kill(server_pid, signal.SIGTERM)
         os._exit(0)
     except BaseException:  # noqa: BLE001 - anything else: the ordinary way too
         _answer(conn_fd, reply(b"F"))
@@ -118,10 +120,73 @@ def _check(request: Request, peer_pid: int, peer_gid: int) -> None:
             raise Refused(f"cannot compare {name} namespaces") from None
         if theirs != ours:
             raise Refused(f"the client is in another {name} namespace")
+    # What a sandbox confines a build with: its compiles must not run outside it.
+    for path, what in (("root", "root directory (chroot)"), ("attr/current", "security label")):
+        if _proc_text(peer_pid, path) != _proc_text("self", path):
+            raise Refused(f"the client has another {what}")
+    theirs_status, ours_status = _status(peer_pid), _status("self")
+    for field in ("Seccomp", "Seccomp_filters", "NoNewPrivs"):
+        if theirs_status.get(field) != ours_status.get(field):
+            raise Refused(f"the client has another {field}")
+    # What the server took from whoever started it: it retires for a caller unlike it.
+    for field in ("Cpus_allowed_list", "Mems_allowed_list"):
+        if theirs_status.get(field) != ours_status.get(field):
+            raise Refused(f"the client has another {field}", retire=True)
+    for path in ("cgroup", "oom_score_adj"):
+        if _proc_text(peer_pid, path) != _proc_text("self", path):
+            raise Refused(f"the client has another {path}", retire=True)
+    try:
+        policy = os.sched_getscheduler(peer_pid) == os.sched_getscheduler(0)
+    except OSError:
+        policy = False
+    if not policy:
+        raise Refused("the client has another scheduling policy", retire=True)
     if not _utf8_locale(request.environ):
         raise Refused("the caller's locale is not UTF-8")
     if peer_gid != os.getgid() or sorted(request.groups) != sorted(os.getgroups()):
         raise Refused("other groups", retire=True)
+
+
+def _proc_text(pid: int | str, name: str) -> str | None:
+    try:
+        if name == "root":
+            return os.readlink(f"/proc/{pid}/root")
+        with open(f"/proc/{pid}/{name}", "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def _status(pid: int | str) -> dict[str, str]:
+    text = _proc_text(pid, "status") or ""
+    fields = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    return fields
+
+
+def _watch_client(conn_fd: int) -> None:
+    """If the client goes away before the call ends (cargo's process group killed with
+    SIGKILL, which cannot be forwarded), end this call's whole process group at once:
+    a compile that outlived its build would write into the target dir afterwards,
+    over what a later build put there. The client sends nothing after its request, so
+    any return of the read is its end."""
+    import threading
+
+    def watch() -> None:
+        try:
+            os.read(conn_fd, 1)
+        except OSError:
+            pass
+        if not FINISHED[0]:
+            os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+# Set once this call has answered the client: its hanging up is expected from then on.
+FINISHED = [False]
 
 
 def _check_call(request: Request) -> None:
@@ -182,7 +247,40 @@ def _adopt(request: Request, fds: list[int], conn_fd: int) -> int:
     environ = os.environb
     environ.clear()
     environ.update(request.environ)
+    _coerce_c_locale(environ)
+    _adopt_signals(request)
     return conn_fd
+
+
+def _adopt_signals(request: Request) -> None:
+    """Dispositions and mask as a Python started by the client would have them: what
+    cargo ignored stays ignored (nohup), Python's own SIGINT handler unless SIGINT was
+    ignored, SIGPIPE and SIGXFSZ ignored (Python's start-up does that), the rest
+    default; and the client's blocked signals blocked."""
+    for number in signal.valid_signals():
+        if number in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        if number in request.ignored or number in (signal.SIGPIPE, signal.SIGXFSZ):
+            handler: object = signal.SIG_IGN
+        elif number == signal.SIGINT:
+            handler = signal.default_int_handler
+        else:
+            handler = signal.SIG_DFL
+        try:
+            signal.signal(number, handler)  # type: ignore[arg-type]
+        except (OSError, ValueError):
+            pass  # a signal Python will not touch (real-time ones it reserves)
+    signal.pthread_sigmask(signal.SIG_SETMASK, request.blocked)
+
+
+def _coerce_c_locale(environ: os._Environ[bytes]) -> None:
+    """Python coerces a C or POSIX locale to C.UTF-8 at start-up and says so in its
+    environment (PEP 538), which rustc and compilers then inherit: so here too."""
+    if environ.get(b"LC_ALL"):
+        return
+    effective = environ.get(b"LC_CTYPE") or environ.get(b"LANG") or b""
+    if effective in (b"", b"C", b"POSIX"):
+        environ[b"LC_CTYPE"] = b"C.UTF-8"
 
 
 def _move_above(fd: int, floor: int) -> int:
@@ -218,6 +316,7 @@ def _call(conn_fd: int, request: Request) -> int:
 
     def hand_back(argv: list[str]) -> None:
         _flush()
+        FINISHED[0] = True
         _answer(conn_fd, reply(b"E", b"".join(os.fsencode(arg) + b"\0" for arg in argv)))
         os._exit(0)
 
@@ -231,6 +330,7 @@ def _call(conn_fd: int, request: Request) -> int:
     except BaseException:  # noqa: BLE001 - main's own guard hands rustc back; this is past it
         code = 1
     _flush()
+    FINISHED[0] = True
     _answer(conn_fd, reply(b"X", str(code).encode()))
     return code
 

@@ -58,17 +58,54 @@ static void forward(int sig) {
  * have ended the compiler. */
 static void die_of_pending(void) {
     if (pending_signal) {
+        /* (restore_signals ran first: only a signal that was not ignored is pending) */
         signal(pending_signal, SIG_DFL);
         raise(pending_signal);
         _exit(128 + pending_signal);
     }
 }
 
+/* The signals forwarded to the child, and their dispositions as cargo left them: an
+ * ignored one (nohup) stays ignored here, in the child and in what either runs. */
+static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NFORWARDED (sizeof FORWARDED / sizeof FORWARDED[0])
+static struct sigaction original[NFORWARDED];
+
 static void restore_signals(void) {
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    signal(SIGQUIT, SIG_DFL);
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaction(FORWARDED[i], &original[i], NULL);
+}
+
+static void save_signals(void) {
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaction(FORWARDED[i], NULL, &original[i]);
+}
+
+static void forward_signals(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = forward;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < NFORWARDED; i++) {
+        if (original[i].sa_handler != SIG_IGN)
+            sigaction(FORWARDED[i], &action, NULL);
+    }
+}
+
+/* Bit n-1 set for each signal n: the blocked ones, and the ignored ones. */
+static void signal_state(unsigned long long *blocked, unsigned long long *ignored) {
+    sigset_t mask;
+    sigprocmask(SIG_BLOCK, NULL, &mask);
+    *blocked = *ignored = 0;
+    for (int sig = 1; sig <= 64 && sig < NSIG; sig++) {
+        if (sigismember(&mask, sig) == 1)
+            *blocked |= 1ull << (sig - 1);
+        struct sigaction action;
+        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &action) == 0 &&
+            action.sa_handler == SIG_IGN)
+            *ignored |= 1ull << (sig - 1);
+    }
 }
 
 /* The call as it ran before the server existed: `python -IS -c BOOT ARGS`. With a
@@ -189,7 +226,8 @@ static const int LIMITS[] = {RLIMIT_CPU,   RLIMIT_FSIZE,   RLIMIT_DATA,  RLIMIT_
                              RLIMIT_MSGQUEUE, RLIMIT_NICE, RLIMIT_RTPRIO};
 
 /* The request: NUL-terminated fields (see launch/request.py, which reads them). */
-static int build_request(struct buffer *b, int argc, char **argv, const int *fds, int nfds) {
+static int build_request(struct buffer *b, int argc, char **argv, const int *fds, int nfds,
+                         unsigned long long blocked, unsigned long long ignored) {
     mode_t mask = umask(0);
     umask(mask);
     errno = 0;
@@ -201,7 +239,8 @@ static int build_request(struct buffer *b, int argc, char **argv, const int *fds
     if (ngroups < 0)
         return -1;
     if (put_string(b, "buildcache-launch-1") || put_number(b, getppid()) ||
-        put_number(b, (long long)mask) || put_number(b, nice_value) || put_number(b, ngroups))
+        put_number(b, (long long)mask) || put_number(b, nice_value) ||
+        put_unsigned(b, blocked) || put_unsigned(b, ignored) || put_number(b, ngroups))
         return -1;
     for (int i = 0; i < ngroups; i++)
         if (put_number(b, (long long)groups[i]))
@@ -326,6 +365,7 @@ static void exec_handed_back(char *payload, uint32_t length) {
 }
 
 int main(int argc, char **argv) {
+    save_signals(); /* first: every way out restores them */
     const char *switch_value = getenv("BUILDCACHE_LAUNCH_SERVER");
     if (switch_value && strcmp(switch_value, "0") == 0)
         fallback(argc, argv, NULL);
@@ -336,15 +376,9 @@ int main(int argc, char **argv) {
     if (where > 0)
         fallback(argc, argv, path);
 
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = forward;
-    action.sa_flags = SA_RESTART;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-    sigaction(SIGHUP, &action, NULL);
-    sigaction(SIGQUIT, &action, NULL);
+    unsigned long long blocked, ignored;
+    signal_state(&blocked, &ignored); /* before our own handlers change it */
+    forward_signals();
 
     int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (sock < 0)
@@ -365,7 +399,7 @@ int main(int argc, char **argv) {
     int fds[MAX_FDS];
     int nfds = open_fds(fds, sock, cwd);
     struct buffer request = {0};
-    if (nfds < 0 || build_request(&request, argc, argv, fds, nfds) ||
+    if (nfds < 0 || build_request(&request, argc, argv, fds, nfds, blocked, ignored) ||
         send_request(sock, &request, cwd, fds, nfds)) {
         close(sock);
         close(cwd);

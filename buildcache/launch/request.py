@@ -1,7 +1,8 @@
 """What the launch client sends (client.c, build_request) and what the child answers.
 
 A request is a 4-byte little-endian length, then NUL-terminated fields:
-magic, the client's parent pid (cargo), umask, niceness, the supplementary groups
+magic, the client's parent pid (cargo), umask, niceness, the blocked and the ignored
+signals (bit n-1 for signal n, as cargo left them), the supplementary groups
 (count, then each), the rlimits (count, then resource, soft, hard), the descriptor
 numbers (count, then each: the numbers they had in the client, in the order they ride
 in SCM_RIGHTS after the working directory), argv (count, then each) and the
@@ -28,12 +29,25 @@ class BadRequest(Exception):
 
 
 class Request:
-    __slots__ = ("argv", "environ", "fd_numbers", "groups", "limits", "nice", "parent", "umask")
+    __slots__ = (
+        "argv",
+        "blocked",
+        "environ",
+        "fd_numbers",
+        "groups",
+        "ignored",
+        "limits",
+        "nice",
+        "parent",
+        "umask",
+    )
 
     def __init__(self) -> None:
         self.parent = 0
         self.umask = 0o022
         self.nice = 0
+        self.blocked: set[int] = set()
+        self.ignored: set[int] = set()
         self.groups: list[int] = []
         self.limits: list[tuple[int, int, int]] = []
         self.fd_numbers: list[int] = []
@@ -72,6 +86,8 @@ def parse(data: bytes) -> Request:
     request.parent = number()
     request.umask = number() & 0o777
     request.nice = number()
+    request.blocked = _signals(number())
+    request.ignored = _signals(number())
     request.groups = [number() for _ in range(count())]
     request.limits = [(number(), number(), number()) for _ in range(count())]
     request.fd_numbers = [number() for _ in range(count())]
@@ -89,6 +105,10 @@ def parse(data: bytes) -> Request:
     if len(set(request.fd_numbers)) != len(request.fd_numbers):
         raise BadRequest("a descriptor number twice")
     return request
+
+
+def _signals(bits: int) -> set[int]:
+    return {bit + 1 for bit in range(64) if bits >> bit & 1}
 
 
 def reply(kind: bytes, payload: bytes = b"") -> bytes:

@@ -123,11 +123,13 @@ def _listen(path: str) -> socket.socket:
     return listener
 
 
-def _still_ours(path: str, listener: socket.socket) -> bool:
+def _identity(path: str) -> tuple[int, int] | None:
+    """The socket file's (device, inode); not fstat of the listener, which is sockfs's."""
     try:
-        return os.stat(path).st_ino == os.fstat(listener.fileno()).st_ino
+        info = os.stat(path)
     except OSError:
-        return False
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _peer(conn: socket.socket) -> tuple[int, int, int]:
@@ -147,6 +149,7 @@ def serve(path: str) -> int:
         __import__(name)
     stamp = package_stamp()
     listener = _listen(path)
+    identity = _identity(path)
     # Children are reaped by the kernel; each child restores the default first.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -160,7 +163,7 @@ def serve(path: str) -> int:
                 conn, _ = listener.accept()
             except socket.timeout:
                 idle = time.monotonic() - last_call > IDLE_SECONDS
-                if idle or not _still_ours(path, listener) or not current_stamp(stamp):
+                if idle or _identity(path) != identity or not current_stamp(stamp):
                     return 0
                 continue
             last_call = time.monotonic()
@@ -179,7 +182,7 @@ def serve(path: str) -> int:
                 if forked == 0:
                     child.run(conn, listener.fileno(), lock_fd, pid, gid)  # never returns
     finally:
-        if _still_ours(path, listener):
+        if _identity(path) == identity:
             try:
                 os.unlink(path)
             except OSError:

@@ -12,6 +12,7 @@ but one a no-op when many calls find no server at once.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -42,6 +43,14 @@ def start_server(path: str) -> None:
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         os.closerange(3, _highest_fd() + 1)
+        # Nothing of this call's signal state either: exec keeps the mask and what is
+        # ignored, and each child sets both from its own caller (launch/child.py).
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        for number in signal.valid_signals():
+            try:
+                signal.signal(number, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
         os.execve(sys.executable, command, {})
     finally:
         os._exit(0)
