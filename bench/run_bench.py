@@ -35,7 +35,9 @@ After each cold build the cache directory's size is recorded (once it stops
 changing: sccache's server stores in the background). After all repetitions,
 outside any build, each wrapper's fixed cost per call (`WRAPPER rustc -vV` minus
 `rustc -vV`) and one hit end to end (a probe crate compiled with cargo's
-arguments, every call a hit) are timed round-robin, the median of many calls.
+arguments, every call a hit) are timed round-robin, the median of many calls;
+buildcache twice, through its launch server and with it switched off
+(`buildcache-no-server`: the Python launcher every call, as before the server).
 
 The table reports medians over the repetitions; --json saves every number.
 """
@@ -549,6 +551,9 @@ class Bench:
             for tool in ("buildcache", "sccache")
             if tool in self.executables
         ]
+        if "buildcache" in self.executables:
+            directory = self.workdir / "per-call" / "cache" / "buildcache-no-server"
+            caches.append(tools.BuildcachePythonLauncher(directory, self.executables["buildcache"]))
         if not caches:
             return {}
         rounds = tools.PER_CALL_ROUNDS_QUICK if self.args.quick else tools.PER_CALL_ROUNDS

@@ -234,6 +234,19 @@ class BuildcacheCache(Cache):
         self.stats()
 
 
+class BuildcachePythonLauncher(BuildcacheCache):
+    """buildcache with its launch server switched off: every call starts the Python
+    launcher, as before the launch client existed. Only in the per-call rows, so one
+    run shows what the resident server saves next to sccache's client."""
+
+    tool = "buildcache-no-server"
+
+    def cargo_env(self, base: dict[str, str], log_path: Path) -> dict[str, str]:
+        env = super().cargo_env(base, log_path)
+        env["BUILDCACHE_LAUNCH_SERVER"] = "0"
+        return env
+
+
 class SccacheCache(Cache):
     """sccache keeps its cache behind a server, so each cache gets its own
     server on a private port: the caller's own sccache server (if any) is

@@ -115,7 +115,8 @@ def test_quick_bench_without_wrapper_prints_a_table_and_saves_json(tmp_path: Pat
 def test_quick_bench_with_buildcache_reports_per_call_figures_and_cache_size(
     tmp_path: Path,
 ) -> None:
-    """The rows issue 13 added: fixed cost per call, a hit end to end, the cache's size."""
+    """The rows issue 13 added: fixed cost per call, a hit end to end (through the launch
+    server and through the Python launcher), the cache's size."""
     json_path = tmp_path / "bench.json"
     result = subprocess.run(
         [
@@ -142,7 +143,12 @@ def test_quick_bench_with_buildcache_reports_per_call_figures_and_cache_size(
     figures = data["per_call"]["buildcache"]
     assert figures["rounds"] >= 3 and figures["probe_entry_bytes"] > 0
     assert figures["rustc_vv_ms"] > 0 and figures["hit_ms"] > 0
-    assert data["call_overhead_ms"] == {"buildcache": figures["fixed_ms"]}
+    without_server = data["per_call"]["buildcache-no-server"]
+    assert without_server["hit_ms"] > 0  # every timed call a hit, through the Python launcher
+    assert data["call_overhead_ms"] == {
+        "buildcache": figures["fixed_ms"],
+        "buildcache-no-server": without_server["fixed_ms"],
+    }
     for key in ("cold-incr-off/buildcache", "cold-dev/buildcache"):
         (run,) = data["configs"][key]["runs"]
         assert run["cache_bytes"] > 0 and run["cache_files"] > 0
@@ -152,6 +158,7 @@ def test_quick_bench_with_buildcache_reports_per_call_figures_and_cache_size(
     table = result.stdout
     assert "buildcache end-to-end per hit (measured)" in table
     assert "buildcache fixed cost per call" in table
+    assert "buildcache-no-server fixed cost per call" in table
     assert "cache after the cold build" in table
 
 

@@ -294,6 +294,99 @@ def test_a_client_in_another_mount_namespace_runs_the_ordinary_way(launch) -> No
     assert FALLBACK_WORDS in records(launch)[-1]["parent"]
 
 
+def no_new_privileges() -> None:
+    """What a sandbox does before it installs a seccomp filter (bwrap, systemd-run)."""
+    import ctypes
+
+    pr_set_no_new_privs = 38
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) == 0
+
+
+def test_a_sandboxed_client_runs_the_ordinary_way(launch) -> None:  # type: ignore[no-untyped-def]
+    """A compile confined by its caller (no-new-privileges, seccomp) must not run in
+    a server outside that confinement; the server itself stays for everyone else."""
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    server = wait_for_server(launch)
+    result = run(launch, compile_command(launch), preexec_fn=no_new_privileges)
+    assert result.returncode == 0, result.stderr
+    record = records(launch)[-1]
+    assert FALLBACK_WORDS in record["parent"], record
+    assert control._alive(server)
+
+
+def test_a_client_on_other_cpus_gets_a_server_like_it(launch) -> None:  # type: ignore[no-untyped-def]
+    """`taskset` narrows a build to some CPUs: the server, started without it, retires,
+    and the caller's ordinary run starts one with the caller's CPU set."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs to narrow to one")
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    wide = wait_for_server(launch)
+    one_cpu = min(os.sched_getaffinity(0))
+    narrow = {"preexec_fn": lambda: os.sched_setaffinity(0, {one_cpu})}
+    result = run(launch, compile_command(launch, "first"), **narrow)
+    assert result.returncode == 0, result.stderr
+    assert FALLBACK_WORDS in records(launch)[-1]["parent"]
+    deadline = time.monotonic() + 10
+    while control._alive(wide):
+        assert time.monotonic() < deadline, "the server did not retire"
+        time.sleep(0.05)
+    assert os.sched_getaffinity(wait_for_server(launch)) == {one_cpu}
+    result = run(launch, compile_command(launch, "second"), **narrow)
+    assert result.returncode == 0, result.stderr
+    assert SERVER_WORDS in records(launch)[-1]["parent"]
+
+
+def new_cgroup() -> Path | None:
+    """A fresh cgroup this test may move processes into (root, cgroup v1 or v2)."""
+    for hierarchy in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        group = Path(hierarchy) / f"buildcache-test-{os.getpid()}"
+        try:
+            group.mkdir()
+        except OSError:
+            continue
+        if (group / "cgroup.procs").exists():
+            return group
+        group.rmdir()
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="moving a process to a new cgroup needs root")
+def test_each_cgroup_gets_a_server_of_its_own(launch) -> None:  # type: ignore[no-untyped-def]
+    """An editor's `cargo check` and a terminal's build often run in cgroups of their
+    own (systemd scopes). A server's children run in the server's cgroup, so each
+    cgroup is served by its own server; one shared server would be refused and
+    retired call after call as the two builds alternate."""
+    group = new_cgroup()
+    if group is None:
+        pytest.skip("no cgroup hierarchy to create a group in")
+    procs = group / "cgroup.procs"
+
+    def move_in() -> None:
+        procs.write_text(str(os.getpid()))
+
+    try:
+        run(launch, ["buildcache", str(launch.fake), "-vV"])
+        outside = wait_for_server(launch)
+        for name in ("inside_first", "inside_second"):
+            result = run(launch, compile_command(launch, name), preexec_fn=move_in)
+            assert result.returncode == 0, result.stderr
+        assert SERVER_WORDS in records(launch)[-1]["parent"]  # the second: served
+        result = run(launch, compile_command(launch, "outside"))
+        assert result.returncode == 0, result.stderr
+        assert SERVER_WORDS in records(launch)[-1]["parent"]
+        servers = control.running_servers(str(launch.runtime))
+        assert len(servers) == 2 and outside in servers.values(), servers
+        (inside,) = set(servers.values()) - {outside}
+        assert group.name in Path(f"/proc/{inside}/cgroup").read_text()
+    finally:
+        control.stop_servers(str(launch.runtime))
+        deadline = time.monotonic() + 10
+        while procs.read_text().strip() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        group.rmdir()
+
+
 def test_an_upgrade_retires_the_server(launch) -> None:  # type: ignore[no-untyped-def]
     run(launch, ["buildcache", str(launch.fake), "-vV"])
     old = wait_for_server(launch)

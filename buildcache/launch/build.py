@@ -1,9 +1,10 @@
 """Compiling the launch client (client.c) for one install.
 
 What it bakes in (launch_config.h): the install's interpreter, the boot code the
-Python launcher would run (launcher.py's import path), and the socket's name, which
-carries a digest of all of that, the version and the client's source: two installs,
-or an install and its upgrade, never share a server.
+Python launcher would run (launcher.py's import path), and the stem of the socket's
+name, which carries a digest of all of that, the version and the client's source: two
+installs, or an install and its upgrade, never share a server. The client adds the
+caller's cgroup to the name (client.c, socket_path).
 
 A C compiler is there wherever Rust builds are (rustc links through `cc`); without
 one, or when it fails, launcher.py keeps the Python launcher and says why.
@@ -52,21 +53,21 @@ def c_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def socket_name(interpreter: str, paths: list[str], source: bytes) -> str:
+def socket_stem(interpreter: str, paths: list[str], source: bytes) -> str:
     from buildcache import __version__
 
     digest = hashlib.sha256()
     for part in (interpreter, *paths, __version__):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     digest.update(source)
-    return f"launch-{digest.hexdigest()[:16]}.sock"
+    return f"launch-{digest.hexdigest()[:16]}"
 
 
 def config_header(interpreter: str, paths: list[str], source: bytes) -> str:
     return (
         f"#define LAUNCH_PYTHON {c_string(interpreter)}\n"
         f"#define LAUNCH_BOOT {c_string(BOOT_TEMPLATE.format(paths=paths))}\n"
-        f"#define LAUNCH_SOCKET_NAME {c_string(socket_name(interpreter, paths, source))}\n"
+        f"#define LAUNCH_SOCKET_STEM {c_string(socket_stem(interpreter, paths, source))}\n"
     )
 
 

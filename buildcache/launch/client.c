@@ -34,7 +34,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "launch_config.h" /* LAUNCH_PYTHON, LAUNCH_BOOT, LAUNCH_SOCKET_NAME */
+#include "launch_config.h" /* LAUNCH_PYTHON, LAUNCH_BOOT, LAUNCH_SOCKET_STEM */
 
 /* Found by launcher.py in an installed client, to tell it from pip's script. */
 const char launch_marker[] = "buildcache launch client; python=" LAUNCH_PYTHON;
@@ -136,9 +136,37 @@ static void fallback(int argc, char **argv, const char *start_socket) {
     _exit(127);
 }
 
+/* FNV-1a over /proc/self/cgroup: which cgroup this call runs in. 0 when unreadable. */
+static unsigned long long cgroup_digest(void) {
+    int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    unsigned long long hash = 14695981039346656037ull;
+    char chunk[4096];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++) {
+            hash ^= (unsigned char)chunk[i];
+            hash *= 1099511628211ull;
+        }
+    }
+    close(fd);
+    return hash;
+}
+
 /* The socket in the runtime directory runtime_dir.py names: 0 when the directory is
  * private to this user, 1 when it does not exist yet (the server creates it), -1 when
- * it is not ours or can be opened by others, or the path is too long. */
+ * it is not ours or can be opened by others, or the path is too long.
+ *
+ * One server per cgroup: a server's children run in the server's cgroup, so one
+ * started from another (an editor's `cargo check` beside a terminal's build, each
+ * in a systemd scope of its own) would take their compiles out of the caller's
+ * limits and accounting; the child refuses such a caller and the server retires
+ * (child.py), which two cgroups building at once would repeat call after call. */
 static int socket_path(char *out, size_t size) {
     char dir[4096];
     const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -147,7 +175,8 @@ static int socket_path(char *out, size_t size) {
         snprintf(dir, sizeof dir, "%s/buildcache", xdg);
     else
         snprintf(dir, sizeof dir, "/tmp/buildcache-%u", (unsigned)getuid());
-    int n = snprintf(out, size, "%s/%s", dir, LAUNCH_SOCKET_NAME);
+    int n = snprintf(out, size, "%s/%s-%012llx.sock", dir, LAUNCH_SOCKET_STEM,
+                     cgroup_digest() & 0xffffffffffffull);
     if (n <= 0 || (size_t)n >= size)
         return -1;
     if (lstat(dir, &info) != 0)

@@ -6,8 +6,9 @@ an empty environment and `/` as its directory: it keeps nothing of the call that
 started it. It only accepts and forks; each child becomes its caller (child.py) before
 it runs any of buildcache, so a call behaves as it did in a process of its own.
 
-One server per user and install: the socket's name carries a digest of the install
-(build.py), in the user's private runtime directory (cache/runtime_dir.py). A lock
+One server per user, install and cgroup: the socket's name carries a digest of the
+install (build.py) and of the caller's cgroup (client.c), in the user's private runtime
+directory (cache/runtime_dir.py). A lock
 file held for the server's life keeps a second from starting. It exits
 - when no call came for IDLE_SECONDS;
 - when its socket was removed or replaced (a cleaned /tmp, another server);
