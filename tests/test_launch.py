@@ -280,6 +280,19 @@ def test_ctrl_c_reaches_the_compiler_in_the_servers_child(launch) -> None:  # ty
     assert SERVER_WORDS in records(launch)[-1]["parent"]
 
 
+def test_the_call_log_keeps_the_callers_time_zone(launch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The server starts with an empty environment (TZ unset); a served call's local
+    times are the caller's, as in a process of its own."""
+    log = tmp_path / "calls.log"
+    zone = {"TZ": "BCT-11", "BUILDCACHE_LOG": str(log)}  # UTC+11, far from most machines'
+    record = served_compile(launch, env=zone)
+    assert SERVER_WORDS in record["parent"], record
+    stamp = log.read_text().splitlines()[-1].split("\t")[0]
+    logged = time.strptime(stamp.split(".")[0], "%Y-%m-%dT%H:%M:%S")
+    expected = time.gmtime(time.time() + 11 * 3600)
+    assert abs(time.mktime(logged) - time.mktime(expected)) < 120, (stamp, expected)
+
+
 def test_a_non_utf8_locale_runs_the_ordinary_way(launch) -> None:  # type: ignore[no-untyped-def]
     record = served_compile(launch, env={"LC_ALL": "en_US.ISO-8859-1"})
     assert FALLBACK_WORDS in record["parent"], record

@@ -248,6 +248,11 @@ def _adopt(request: Request, fds: list[int], conn_fd: int) -> int:
     environ.clear()
     environ.update(request.environ)
     _coerce_c_locale(environ)
+    # The C library read TZ once, in the server, whose environment is empty: read the
+    # caller's (local times in BUILDCACHE_LOG).
+    import time
+
+    time.tzset()
     _adopt_signals(request)
     return conn_fd
 
