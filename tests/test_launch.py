@@ -37,6 +37,9 @@ case " $* " in
       printf 'launch_var=%s\\n' "${{BUILDCACHE_LAUNCH_SOCKET-unset}}"
       printf 'pid=%s\\n' "$$"
       printf 'signals=%s\\n' "$(grep -E '^Sig(Blk|Ign)' /proc/$$/status | tr '\\n\\t' '  ')"
+      printf 'context=%s nice=%s nofile=%s %s\\n' "$(ionice -p $$)" \\
+        "$(cut -d' ' -f19 /proc/$$/stat)" "$(ulimit -Hn)" \\
+        "$(grep -E '^(Cap|Cpus_allowed_list)' /proc/$$/status | tr '\\n\\t' '  ')"
       echo started
     }} >> "$FAKE_LOG"
     if [ -n "$FAKE_SLEEP" ]; then
@@ -44,7 +47,8 @@ case " $* " in
       sleep "$FAKE_SLEEP" & wait
     fi
     ;;
-  *) printf 'parent=%s\\n' "$(tr '\\0\\n' '  ' < /proc/$PPID/cmdline)" >> "$FAKE_LOG.probes" ;;
+  *) printf 'parent=%s\\n' "$(tr '\\0\\n' '  ' < /proc/$PPID/cmdline)" >> "$FAKE_LOG.probes"
+     printf 'lc_ctype=%s\\n' "${{LC_CTYPE-unset}}" >> "$FAKE_LOG.probes" ;;
 esac
 exec {rustc} "$@"
 """
@@ -153,6 +157,36 @@ def served_compile(state, name: str = "answer", **kwargs) -> dict[str, str]:  # 
     return records(state)[-1]
 
 
+def slow_compile(state, seconds: int = 60, **kwargs) -> tuple[subprocess.Popen[bytes], int]:  # type: ignore[no-untyped-def]
+    """A served compile that runs for `seconds`: its client, and the compiler's pid
+    once it has started."""
+    run(state, ["buildcache", str(state.fake), "-vV"])
+    wait_for_server(state)
+    env = {**state.env, "FAKE_SLEEP": str(seconds)}
+    client = subprocess.Popen(compile_command(state), env=env, cwd=state.crate, **kwargs)
+    deadline = time.monotonic() + 30
+    while not (state.log.exists() and "started" in state.log.read_text()):
+        assert time.monotonic() < deadline, "the compiler never started"
+        time.sleep(0.05)
+    return client, int(records(state)[-1]["pid"])
+
+
+def process_state(pid: int) -> str:
+    """The one-letter state of /proc/PID/stat (T: stopped), or "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rpartition(b")")[2].split()[0].decode()
+    except OSError:
+        return ""
+
+
+def wait_until(condition, what: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def test_a_compile_runs_in_a_servers_child_as_the_client_would(launch) -> None:  # type: ignore[no-untyped-def]
     record = served_compile(launch, umask=0o027)
     assert SERVER_WORDS in record["parent"], record
@@ -198,34 +232,42 @@ def test_the_compiler_gets_the_clients_descriptors_and_signal_state(launch) -> N
 def test_a_killed_client_takes_its_compile_with_it(launch) -> None:  # type: ignore[no-untyped-def]
     """SIGKILL cannot be forwarded: a compile left running would write into the target
     dir after its build is gone, over what a later build put there."""
-    run(launch, ["buildcache", str(launch.fake), "-vV"])
-    wait_for_server(launch)
-    env = {**launch.env, "FAKE_SLEEP": "60"}
-    client = subprocess.Popen(compile_command(launch), env=env, cwd=launch.crate)
-    deadline = time.monotonic() + 30
-    while not (launch.log.exists() and "started" in launch.log.read_text()):
-        assert time.monotonic() < deadline, "the compiler never started"
-        time.sleep(0.05)
-    compiler = int(records(launch)[-1]["pid"])
+    client, compiler = slow_compile(launch)
     client.kill()
     client.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while control._alive(compiler):
-        assert time.monotonic() < deadline, "the compile outlived its client"
-        time.sleep(0.05)
+    wait_until(lambda: not control._alive(compiler), "the compile outlived its client")
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+def test_a_termination_signal_ends_the_call_for_good(launch, number: int) -> None:  # type: ignore[no-untyped-def]
+    """`timeout`, a CI cancel or a closed terminal: the compiler dies of the signal and
+    the call dies of it too, as the Python launcher would. Never run again: cargo may
+    be gone, and a compile of the old sources that outlived it would land in the
+    target dir after the next build (the red team's finding: the child's death read
+    as "died without an answer" and the call started over)."""
+    client, compiler = slow_compile(launch)
+    client.send_signal(number)
+    assert client.wait(timeout=20) == -number
+    wait_until(lambda: not control._alive(compiler), "the compile outlived its call")
+    time.sleep(1.0)
+    assert len(records(launch)) == 1, "the call ran again"
+
+
+def test_ctrl_z_stops_the_compile_with_the_call(launch) -> None:  # type: ignore[no-untyped-def]
+    """The compiler runs in the server's session, out of the terminal's job control:
+    a suspended build must not go on writing into the target dir."""
+    client, compiler = slow_compile(launch)
+    client.send_signal(signal.SIGTSTP)
+    wait_until(lambda: process_state(client.pid) == "T", "the call did not stop")
+    wait_until(lambda: process_state(compiler) == "T", "the compiler did not stop")
+    client.send_signal(signal.SIGCONT)
+    wait_until(lambda: process_state(compiler) not in ("T", ""), "the compiler did not go on")
+    client.send_signal(signal.SIGINT)
+    assert client.wait(timeout=20) == 130
 
 
 def test_a_signal_the_caller_ignores_stays_ignored(launch) -> None:  # type: ignore[no-untyped-def]
-    run(launch, ["buildcache", str(launch.fake), "-vV"])
-    wait_for_server(launch)
-    env = {**launch.env, "FAKE_SLEEP": "2"}
-    client = subprocess.Popen(
-        compile_command(launch), env=env, cwd=launch.crate, preexec_fn=cargo_like_signals
-    )
-    deadline = time.monotonic() + 30
-    while not (launch.log.exists() and "started" in launch.log.read_text()):
-        assert time.monotonic() < deadline, "the compiler never started"
-        time.sleep(0.05)
+    client, _ = slow_compile(launch, seconds=2, preexec_fn=cargo_like_signals)
     client.send_signal(signal.SIGHUP)
     assert client.wait(timeout=30) == 0
     assert SERVER_WORDS in records(launch)[-1]["parent"]
@@ -242,6 +284,25 @@ def test_a_call_the_cache_stays_out_of_is_handed_back_to_the_client(launch) -> N
     parent = probes.read_text()
     assert SERVER_WORDS not in parent and FALLBACK_WORDS not in parent, parent
     assert "pytest" in parent, parent
+
+
+def test_a_handed_back_compiler_sees_the_locale_the_python_launcher_exports(launch) -> None:  # type: ignore[no-untyped-def]
+    """Python coerces a C locale to C.UTF-8 in its environment (PEP 538), which the
+    Python launcher's exec of rustc passes on: a compiler the client execs gets it too."""
+    probes = Path(f"{launch.log}.probes")
+    c_locale = {"LC_ALL": "", "LC_CTYPE": "", "LANG": "C"}
+    seen = {}
+    for way, switch in (("ordinary", "0"), ("served", "1")):
+        run(launch, ["buildcache", str(launch.fake), "-vV"])  # starts the server
+        wait_for_server(launch)
+        probes.unlink()
+        env = {**c_locale, "BUILDCACHE_LAUNCH_SERVER": switch}
+        result = run(launch, ["buildcache", str(launch.fake), "-vV"], env=env)
+        assert result.returncode == 0, result.stderr
+        seen[way] = probes.read_text()
+    assert "pytest" in seen["served"]  # exec'd by the client: the test is its parent
+    lines = {way: text.splitlines()[-1] for way, text in seen.items()}
+    assert lines["ordinary"] == lines["served"] == "lc_ctype=C.UTF-8", seen
 
 
 def test_the_first_call_goes_the_ordinary_way_and_starts_a_server(launch) -> None:  # type: ignore[no-untyped-def]
@@ -264,16 +325,7 @@ def test_a_failing_compile_reports_its_exit_code_and_diagnostics(launch) -> None
 
 
 def test_ctrl_c_reaches_the_compiler_in_the_servers_child(launch) -> None:  # type: ignore[no-untyped-def]
-    run(launch, ["buildcache", str(launch.fake), "-vV"])
-    wait_for_server(launch)
-    env = {**launch.env, "FAKE_SLEEP": "60"}
-    client = subprocess.Popen(
-        compile_command(launch), env=env, cwd=launch.crate, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 30
-    while not (launch.log.exists() and "started" in launch.log.read_text()):
-        assert time.monotonic() < deadline, "the compiler never started"
-        time.sleep(0.05)
+    client, _ = slow_compile(launch, stderr=subprocess.PIPE)
     client.send_signal(signal.SIGINT)
     assert client.wait(timeout=20) == 130
     assert "got-INT" in launch.log.read_text()
@@ -328,26 +380,54 @@ def test_a_sandboxed_client_runs_the_ordinary_way(launch) -> None:  # type: igno
     assert control._alive(server)
 
 
-def test_a_client_on_other_cpus_gets_a_server_like_it(launch) -> None:  # type: ignore[no-untyped-def]
-    """`taskset` narrows a build to some CPUs: the server, started without it, retires,
-    and the caller's ordinary run starts one with the caller's CPU set."""
-    if len(os.sched_getaffinity(0)) < 2:
+# Commands that start a build in a context a server's children would not inherit
+# from their caller: each such caller must get a server of its own (client.c,
+# context_digest), whose children run as the caller's own would.
+CONTEXTS = {
+    "ionice": ["ionice", "-c3"],
+    "nice": ["nice", "-n", "7"],
+    "taskset": ["taskset", "-c", "0"],
+    "lower hard rlimit": ["prlimit", "--nofile=512:512", "--"],
+    "no capabilities": ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"],
+}
+
+
+@pytest.mark.parametrize("context", sorted(CONTEXTS))
+def test_a_caller_in_another_context_gets_a_server_like_it(launch, context: str) -> None:  # type: ignore[no-untyped-def]
+    """The red team's findings: I/O priority and capabilities were the server's, not
+    the caller's. The compiler of a served call runs in the caller's context, exactly
+    as the ordinary launcher's does, and the server others use stays."""
+    wrapper = CONTEXTS[context]
+    if not shutil.which(wrapper[0]):
+        pytest.skip(f"{wrapper[0]} is not installed (util-linux)")
+    if context == "taskset" and len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two CPUs to narrow to one")
+    if context == "no capabilities" and os.geteuid() != 0:
+        pytest.skip("dropping the bounding set needs root")
     run(launch, ["buildcache", str(launch.fake), "-vV"])
-    wide = wait_for_server(launch)
-    one_cpu = min(os.sched_getaffinity(0))
-    narrow = {"preexec_fn": lambda: os.sched_setaffinity(0, {one_cpu})}
-    result = run(launch, compile_command(launch, "first"), **narrow)
+    plain = wait_for_server(launch)
+    ordinary = run(
+        launch,
+        [*wrapper, *compile_command(launch, "ordinary")],
+        env={"BUILDCACHE_LAUNCH_SERVER": "0"},
+    )
+    assert ordinary.returncode == 0, ordinary.stderr
+    result = run(launch, [*wrapper, *compile_command(launch, "first")])
     assert result.returncode == 0, result.stderr
-    assert FALLBACK_WORDS in records(launch)[-1]["parent"]
-    deadline = time.monotonic() + 10
-    while control._alive(wide):
-        assert time.monotonic() < deadline, "the server did not retire"
-        time.sleep(0.05)
-    assert os.sched_getaffinity(wait_for_server(launch)) == {one_cpu}
-    result = run(launch, compile_command(launch, "second"), **narrow)
+
+    def two_servers_listening() -> bool:
+        servers = control.running_servers(str(launch.runtime))
+        return len(servers) == 2 and all(os.path.exists(path) for path in servers)
+
+    wait_until(two_servers_listening, "the first call started no server for its context")
+    result = run(launch, [*wrapper, *compile_command(launch, "served")])
     assert result.returncode == 0, result.stderr
-    assert SERVER_WORDS in records(launch)[-1]["parent"]
+    alone, served = records(launch)[0], records(launch)[-1]
+    assert FALLBACK_WORDS in alone["parent"] and SERVER_WORDS in served["parent"], served
+    assert served["context"] == alone["context"], (served, alone)
+    plain_context = served_compile(launch, "plain")["context"]
+    assert plain_context != alone["context"], "the wrapper changed nothing the test sees"
+    assert plain in control.running_servers(str(launch.runtime)).values()
 
 
 def new_cgroup() -> Path | None:
@@ -400,27 +480,47 @@ def test_each_cgroup_gets_a_server_of_its_own(launch) -> None:  # type: ignore[n
         group.rmdir()
 
 
-def test_an_upgrade_retires_the_server(launch) -> None:  # type: ignore[no-untyped-def]
-    run(launch, ["buildcache", str(launch.fake), "-vV"])
-    old = wait_for_server(launch)
-    installed = Path(installed_client()).resolve()
-    site = client_interpreter(installed.read_bytes())
+def installed_package() -> str:
+    """The installed package's directory, as the server sees it (not this checkout's)."""
+    site = client_interpreter(Path(installed_client()).resolve().read_bytes())
     assert site
-    # The installed package's directory, as the server sees it (not this checkout's).
-    package = subprocess.check_output(
+    return subprocess.check_output(
         [site, "-I", "-c", "import buildcache, os; print(os.path.dirname(buildcache.__file__))"],
         text=True,
     ).strip()
-    now = time.time()
-    os.utime(os.path.join(package, "launch"), (now, now))
+
+
+def assert_retired_for_new_code(launch, old: int) -> None:  # type: ignore[no-untyped-def]
+    """The next call runs the ordinary way (the new code), the old server exits and
+    a new one starts."""
     result = run(launch, compile_command(launch))
     assert result.returncode == 0, result.stderr
     assert FALLBACK_WORDS in records(launch)[-1]["parent"]
-    deadline = time.monotonic() + 10
-    while control._alive(old):
-        assert time.monotonic() < deadline, "the old server is still running"
-        time.sleep(0.05)
+    wait_until(lambda: not control._alive(old), "the old server is still running")
     assert wait_for_server(launch) != old
+
+
+def test_an_upgrade_retires_the_server(launch) -> None:  # type: ignore[no-untyped-def]
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    old = wait_for_server(launch)
+    now = time.time()
+    os.utime(os.path.join(installed_package(), "launch"), (now, now))
+    assert_retired_for_new_code(launch, old)
+
+
+def test_a_module_overwritten_in_place_retires_the_server(launch) -> None:  # type: ignore[no-untyped-def]
+    """`cp` over an installed file or a hot fix keeps its inode and its directory's
+    mtime: the file's own size and times say it changed (the red team's finding)."""
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    old = wait_for_server(launch)
+    module = os.path.join(installed_package(), "launch", "request.py")
+    size = os.path.getsize(module)
+    try:
+        with open(module, "ab") as handle:
+            handle.write(b"# overwritten in place\n")
+        assert_retired_for_new_code(launch, old)
+    finally:
+        os.truncate(module, size)
 
 
 def test_a_runtime_dir_others_can_open_is_not_used(launch) -> None:  # type: ignore[no-untyped-def]

@@ -129,6 +129,11 @@ def _check(request: Request, peer_pid: int, peer_gid: int) -> None:
         if theirs_status.get(field) != ours_status.get(field):
             raise Refused(f"the client has another {field}")
     # What the server took from whoever started it: it retires for a caller unlike it.
+    # (The client picks a server by a digest of these and of the I/O priority, which
+    # Python cannot read: this is the guard for a server changed since it started.)
+    for field in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        if theirs_status.get(field) != ours_status.get(field):
+            raise Refused(f"the client has other capabilities ({field})", retire=True)
     for field in ("Cpus_allowed_list", "Mems_allowed_list"):
         if theirs_status.get(field) != ours_status.get(field):
             raise Refused(f"the client has another {field}", retire=True)

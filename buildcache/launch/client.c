@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -45,51 +47,69 @@ const char launch_marker[] = "buildcache launch client; python=" LAUNCH_PYTHON;
 extern char **environ;
 
 static volatile sig_atomic_t child_group = 0;
-static volatile sig_atomic_t pending_signal = 0;
+/* The last termination signal this call received, forwarded or not. */
+static volatile sig_atomic_t received_signal = 0;
 
 static void forward(int sig) {
+    int saved = errno;
+    received_signal = sig;
     if (child_group > 0)
         kill(-child_group, sig);
-    else
-        pending_signal = sig;
+    errno = saved;
 }
 
-/* A signal that came before the child could take it ends this call as it would
- * have ended the compiler. */
-static void die_of_pending(void) {
-    if (pending_signal) {
-        /* (restore_signals ran first: only a signal that was not ignored is pending) */
-        signal(pending_signal, SIG_DFL);
-        raise(pending_signal);
-        _exit(128 + pending_signal);
+/* Ctrl-Z: the child and its compiler are in the server's session, out of the
+ * terminal's job control, so they stop with this call and go on when it does (a
+ * suspended build must not go on writing into the target dir). */
+static void suspend(int sig) {
+    (void)sig;
+    int saved = errno;
+    if (child_group > 0)
+        kill(-child_group, SIGSTOP);
+    raise(SIGSTOP); /* returns once this call is continued (fg, bg, kill -CONT) */
+    if (child_group > 0)
+        kill(-child_group, SIGCONT);
+    errno = saved;
+}
+
+/* A termination signal ends this call as it ends the compiler and cargo: the call
+ * is never run again after one (cargo may be gone by then, and a compile that
+ * outlived it would write into the target dir after a later build has). */
+static void die_of_received(void) {
+    if (received_signal) {
+        /* (restore_signals ran first: only a signal that was not ignored is received) */
+        signal(received_signal, SIG_DFL);
+        raise(received_signal);
+        _exit(128 + received_signal);
     }
 }
 
-/* The signals forwarded to the child, and their dispositions as cargo left them: an
+/* The signals this client handles, and their dispositions as cargo left them: an
  * ignored one (nohup) stays ignored here, in the child and in what either runs. */
-static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-#define NFORWARDED (sizeof FORWARDED / sizeof FORWARDED[0])
-static struct sigaction original[NFORWARDED];
+static const int HANDLED[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+#define NHANDLED (sizeof HANDLED / sizeof HANDLED[0])
+static struct sigaction original[NHANDLED];
 
 static void restore_signals(void) {
-    for (size_t i = 0; i < NFORWARDED; i++)
-        sigaction(FORWARDED[i], &original[i], NULL);
+    for (size_t i = 0; i < NHANDLED; i++)
+        sigaction(HANDLED[i], &original[i], NULL);
 }
 
 static void save_signals(void) {
-    for (size_t i = 0; i < NFORWARDED; i++)
-        sigaction(FORWARDED[i], NULL, &original[i]);
+    for (size_t i = 0; i < NHANDLED; i++)
+        sigaction(HANDLED[i], NULL, &original[i]);
 }
 
-static void forward_signals(void) {
+static void handle_signals(void) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = forward;
     action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);
-    for (size_t i = 0; i < NFORWARDED; i++) {
-        if (original[i].sa_handler != SIG_IGN)
-            sigaction(FORWARDED[i], &action, NULL);
+    for (size_t i = 0; i < NHANDLED; i++) {
+        if (original[i].sa_handler == SIG_IGN)
+            continue;
+        action.sa_handler = HANDLED[i] == SIGTSTP ? suspend : forward;
+        sigaction(HANDLED[i], &action, NULL);
     }
 }
 
@@ -112,7 +132,7 @@ static void signal_state(unsigned long long *blocked, unsigned long long *ignore
  * socket path, that Python starts a server on it for the calls after this one. */
 static void fallback(int argc, char **argv, const char *start_socket) {
     restore_signals();
-    die_of_pending();
+    die_of_received();
     if (start_socket)
         setenv("BUILDCACHE_LAUNCH_SOCKET", start_socket, 1);
     char **args = calloc((size_t)argc + 4, sizeof(char *));
@@ -136,37 +156,99 @@ static void fallback(int argc, char **argv, const char *start_socket) {
     _exit(127);
 }
 
-/* FNV-1a over /proc/self/cgroup: which cgroup this call runs in. 0 when unreadable. */
-static unsigned long long cgroup_digest(void) {
-    int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+static const int LIMITS[] = {RLIMIT_CPU,   RLIMIT_FSIZE,   RLIMIT_DATA,  RLIMIT_STACK,
+                             RLIMIT_CORE,  RLIMIT_NOFILE,  RLIMIT_AS,    RLIMIT_NPROC,
+                             RLIMIT_MEMLOCK, RLIMIT_LOCKS, RLIMIT_SIGPENDING,
+                             RLIMIT_MSGQUEUE, RLIMIT_NICE, RLIMIT_RTPRIO};
+#define NLIMITS ((int)(sizeof LIMITS / sizeof LIMITS[0]))
+
+#define FNV_OFFSET 14695981039346656037ull
+#define FNV_PRIME 1099511628211ull
+
+static unsigned long long fnv(unsigned long long hash, const void *data, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        hash ^= ((const unsigned char *)data)[i];
+        hash *= FNV_PRIME;
+    }
+    return hash;
+}
+
+/* A small /proc file's bytes (up to size-1), NUL-terminated; 0 when unreadable. */
+static size_t read_small(const char *path, char *out, size_t size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        out[0] = '\0';
         return 0;
-    unsigned long long hash = 14695981039346656037ull;
-    char chunk[4096];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
+    }
+    size_t done = 0;
+    while (done + 1 < size) {
+        ssize_t n = read(fd, out + done, size - 1 - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
-        for (ssize_t i = 0; i < n; i++) {
-            hash ^= (unsigned char)chunk[i];
-            hash *= 1099511628211ull;
-        }
+        done += (size_t)n;
     }
     close(fd);
-    return hash;
+    out[done] = '\0';
+    return done;
+}
+
+/* The lines of /proc/self/status that say what confines this process. */
+static const char *const STATUS_FIELDS[] = {"Gid:",     "Groups:",  "CapInh:", "CapPrm:",
+                                            "CapEff:",  "CapBnd:",  "CapAmb:", "NoNewPrivs:",
+                                            "Seccomp:", "Seccomp_filters:", "Cpus_allowed_list:",
+                                            "Mems_allowed_list:"};
+
+/* What a server's children take from the server rather than from their caller, and
+ * what the server cannot change for one of them: the cgroup, capabilities, seccomp,
+ * CPU and memory sets, groups, OOM score, scheduling policy, niceness, I/O priority
+ * and hard rlimits (FNV-1a over all of them). A server serves callers alike in all of
+ * these only, so each such context gets its own server: a shared one would run an
+ * editor's `cargo check` in a terminal's cgroup, an `ionice -c3` build at full I/O
+ * priority or a build under dropped capabilities with the server's (the child's
+ * checks, child.py, stay as the guard). */
+static unsigned long long context_digest(void) {
+    static char text[16384];
+    unsigned long long hash = FNV_OFFSET;
+    size_t n = read_small("/proc/self/cgroup", text, sizeof text);
+    hash = fnv(hash, text, n);
+    n = read_small("/proc/self/oom_score_adj", text, sizeof text);
+    hash = fnv(hash, text, n);
+    read_small("/proc/self/status", text, sizeof text);
+    for (char *line = text; line && *line;) {
+        char *end = strchr(line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen(line);
+        for (size_t i = 0; i < sizeof STATUS_FIELDS / sizeof STATUS_FIELDS[0]; i++) {
+            size_t prefix = strlen(STATUS_FIELDS[i]);
+            if (length >= prefix && memcmp(line, STATUS_FIELDS[i], prefix) == 0) {
+                hash = fnv(hash, line, length + 1);
+                break;
+            }
+        }
+        line = end ? end + 1 : NULL;
+    }
+    long numbers[4 + NLIMITS];
+    errno = 0;
+    numbers[0] = getpriority(PRIO_PROCESS, 0);
+    numbers[1] = sched_getscheduler(0);
+#ifdef SYS_ioprio_get
+    numbers[2] = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+#else
+    numbers[2] = -1;
+#endif
+    numbers[3] = (long)getgid();
+    for (int i = 0; i < NLIMITS; i++) {
+        struct rlimit limit;
+        numbers[4 + i] = getrlimit(LIMITS[i], &limit) == 0 ? (long)limit.rlim_max : -1;
+    }
+    return fnv(hash, numbers, sizeof numbers);
 }
 
 /* The socket in the runtime directory runtime_dir.py names: 0 when the directory is
  * private to this user, 1 when it does not exist yet (the server creates it), -1 when
- * it is not ours or can be opened by others, or the path is too long.
- *
- * One server per cgroup: a server's children run in the server's cgroup, so one
- * started from another (an editor's `cargo check` beside a terminal's build, each
- * in a systemd scope of its own) would take their compiles out of the caller's
- * limits and accounting; the child refuses such a caller and the server retires
- * (child.py), which two cgroups building at once would repeat call after call. */
+ * it is not ours or can be opened by others, or the path is too long. Its name ends
+ * in the caller's context_digest: one server per user, install and context. */
 static int socket_path(char *out, size_t size) {
     char dir[4096];
     const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -176,7 +258,7 @@ static int socket_path(char *out, size_t size) {
     else
         snprintf(dir, sizeof dir, "/tmp/buildcache-%u", (unsigned)getuid());
     int n = snprintf(out, size, "%s/%s-%012llx.sock", dir, LAUNCH_SOCKET_STEM,
-                     cgroup_digest() & 0xffffffffffffull);
+                     context_digest() & 0xffffffffffffull);
     if (n <= 0 || (size_t)n >= size)
         return -1;
     if (lstat(dir, &info) != 0)
@@ -249,11 +331,6 @@ static int open_fds(int *fds, int skip_a, int skip_b) {
     return count;
 }
 
-static const int LIMITS[] = {RLIMIT_CPU,   RLIMIT_FSIZE,   RLIMIT_DATA,  RLIMIT_STACK,
-                             RLIMIT_CORE,  RLIMIT_NOFILE,  RLIMIT_AS,    RLIMIT_NPROC,
-                             RLIMIT_MEMLOCK, RLIMIT_LOCKS, RLIMIT_SIGPENDING,
-                             RLIMIT_MSGQUEUE, RLIMIT_NICE, RLIMIT_RTPRIO};
-
 /* The request: NUL-terminated fields (see launch/request.py, which reads them). */
 static int build_request(struct buffer *b, int argc, char **argv, const int *fds, int nfds,
                          unsigned long long blocked, unsigned long long ignored) {
@@ -274,7 +351,7 @@ static int build_request(struct buffer *b, int argc, char **argv, const int *fds
     for (int i = 0; i < ngroups; i++)
         if (put_number(b, (long long)groups[i]))
             return -1;
-    int nlimits = (int)(sizeof LIMITS / sizeof LIMITS[0]);
+    int nlimits = NLIMITS;
     if (put_number(b, nlimits))
         return -1;
     for (int i = 0; i < nlimits; i++) {
@@ -375,6 +452,21 @@ static int read_reply(int sock, char *kind, char **payload, uint32_t *length) {
     return 0;
 }
 
+/* What a Python started for this call would have exported before running the
+ * compiler (PEP 538: a C or POSIX locale is coerced to C.UTF-8, and the compiler
+ * inherits LC_CTYPE), so a handed-back compiler sees what the Python launcher's
+ * would (child.py does the same for the calls it runs). */
+static void coerce_c_locale(void) {
+    const char *all = getenv("LC_ALL");
+    if (all && *all)
+        return;
+    const char *effective = getenv("LC_CTYPE");
+    if (!effective || !*effective)
+        effective = getenv("LANG");
+    if (!effective || !*effective || strcmp(effective, "C") == 0 || strcmp(effective, "POSIX") == 0)
+        setenv("LC_CTYPE", "C.UTF-8", 1);
+}
+
 /* The child hands back a command (NUL-separated argv): run it as this process. */
 static void exec_handed_back(char *payload, uint32_t length) {
     int count = 0;
@@ -407,7 +499,7 @@ int main(int argc, char **argv) {
 
     unsigned long long blocked, ignored;
     signal_state(&blocked, &ignored); /* before our own handlers change it */
-    forward_signals();
+    handle_signals();
 
     int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (sock < 0)
@@ -428,11 +520,21 @@ int main(int argc, char **argv) {
     int fds[MAX_FDS];
     int nfds = open_fds(fds, sock, cwd);
     struct buffer request = {0};
-    if (nfds < 0 || build_request(&request, argc, argv, fds, nfds, blocked, ignored) ||
-        send_request(sock, &request, cwd, fds, nfds)) {
+    if (nfds < 0 || build_request(&request, argc, argv, fds, nfds, blocked, ignored)) {
         close(sock);
         close(cwd);
         fallback(argc, argv, NULL);
+    }
+    if (send_request(sock, &request, cwd, fds, nfds)) {
+        /* A retiring server answers F without reading the request (an upgrade) and
+         * closes: its answer is still there to read, and says to start a new one. */
+        char kind = 0;
+        char *payload;
+        uint32_t length;
+        int retired = read_reply(sock, &kind, &payload, &length) == 0 && kind == 'F';
+        close(sock);
+        close(cwd);
+        fallback(argc, argv, retired ? path : NULL);
     }
     close(cwd);
     free(request.data);
@@ -442,8 +544,10 @@ int main(int argc, char **argv) {
         char *payload;
         uint32_t length;
         if (read_reply(sock, &kind, &payload, &length)) {
-            /* The child died without an answer: nothing of its call may still be
-             * running when the call runs again the ordinary way. */
+            /* The child died without an answer: of a signal this call forwarded
+             * (fallback then ends this call of it too), or of something else (the
+             * OOM killer): nothing of its call may still be running when the call
+             * runs again the ordinary way. */
             if (child_group > 0)
                 kill(-child_group, SIGKILL);
             close(sock);
@@ -454,8 +558,8 @@ int main(int argc, char **argv) {
             long pid = strtol(payload, NULL, 10);
             if (pid > 1) {
                 child_group = (sig_atomic_t)pid;
-                if (pending_signal)
-                    kill(-child_group, pending_signal);
+                if (received_signal)
+                    kill(-child_group, received_signal);
             }
             break;
         }
@@ -464,7 +568,8 @@ int main(int argc, char **argv) {
         case 'E': /* run this command in our place */
             close(sock);
             restore_signals();
-            die_of_pending();
+            die_of_received();
+            coerce_c_locale();
             exec_handed_back(payload, length);
             break;
         case 'F': /* the server cannot serve this call: the ordinary way */
