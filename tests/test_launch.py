@@ -523,6 +523,27 @@ def test_a_module_overwritten_in_place_retires_the_server(launch) -> None:  # ty
         os.truncate(module, size)
 
 
+def test_a_stopped_server_does_not_hold_up_the_build(launch) -> None:  # type: ignore[no-untyped-def]
+    """A server that cannot fork a child in time (stopped, or stuck on a hung file
+    system) must not hang the build: the call runs the ordinary way after a few
+    seconds, the later calls start a new server, and the stopped server's late child
+    runs nothing (the client never said go)."""
+    run(launch, ["buildcache", str(launch.fake), "-vV"])
+    server = wait_for_server(launch)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        result = run(launch, compile_command(launch))
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - started < 30
+        assert FALLBACK_WORDS in records(launch)[-1]["parent"]
+        assert not any(launch.runtime.glob("launch-*.sock")), "later calls would wait too"
+    finally:
+        os.kill(server, signal.SIGCONT)
+    time.sleep(2.0)  # the server accepts the connection that waited in its queue
+    assert len(records(launch)) == 1, "the late child ran the call a second time"
+
+
 def test_a_runtime_dir_others_can_open_is_not_used(launch) -> None:  # type: ignore[no-untyped-def]
     launch.runtime.mkdir(mode=0o700)
     launch.runtime.chmod(0o755)

@@ -55,6 +55,8 @@ def run(conn: socket.socket, listener_fd: int, lock_fd: int, peer_pid: int, peer
         os.close(listener_fd)
         os.close(lock_fd)  # the server's lock stays held by the server's copy
         conn.sendall(reply(b"P", str(os.getpid()).encode()))
+        # The client sends the request only once it has our pid: one that gave up
+        # waiting (client.c, ANSWER_SECONDS) has closed the connection instead.
         data, fds = _receive(conn)
         # From here on by number only: the socket object would close its number when
         # collected, and that number may be one of the client's by then.

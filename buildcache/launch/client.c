@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -34,6 +35,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "launch_config.h" /* LAUNCH_PYTHON, LAUNCH_BOOT, LAUNCH_SOCKET_STEM */
@@ -42,6 +44,9 @@
 const char launch_marker[] = "buildcache launch client; python=" LAUNCH_PYTHON;
 
 #define MAX_FDS 240          /* under the kernel's 253 per SCM_RIGHTS message */
+/* How long the server has to fork this call's child. A stopped or wedged server (SIGSTOP,
+ * a hung file system) must not hang the build: past this the call runs the ordinary way. */
+#define ANSWER_SECONDS 5
 #define MAX_REQUEST (64u << 20)
 
 extern char **environ;
@@ -436,6 +441,23 @@ static int read_exact(int sock, void *out, size_t n) {
     return 0;
 }
 
+/* Whether sock has something to read (or was closed) within seconds. */
+static int readable_within(int sock, int seconds) {
+    struct timespec end, now;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += seconds;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = (long)(end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
+        if (left <= 0)
+            return 0;
+        struct pollfd wait_for = {.fd = sock, .events = POLLIN};
+        int n = poll(&wait_for, 1, (int)left);
+        if (n > 0 || (n < 0 && errno != EINTR))
+            return 1; /* the read that follows says what it is */
+    }
+}
+
 /* One reply: a kind byte, a 4-byte little-endian length, then that many bytes. */
 static int read_reply(int sock, char *kind, char **payload, uint32_t *length) {
     unsigned char header[5];
@@ -504,14 +526,6 @@ int main(int argc, char **argv) {
     int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (sock < 0)
         fallback(argc, argv, NULL);
-    struct sockaddr_un address;
-    memset(&address, 0, sizeof address);
-    address.sun_family = AF_UNIX;
-    memcpy(address.sun_path, path, strlen(path) + 1);
-    if (connect(sock, (struct sockaddr *)&address, sizeof address) != 0) {
-        close(sock);
-        fallback(argc, argv, path); /* no server listening: start one for what follows */
-    }
     int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (cwd < 0) {
         close(sock);
@@ -525,44 +539,72 @@ int main(int argc, char **argv) {
         close(cwd);
         fallback(argc, argv, NULL);
     }
-    if (send_request(sock, &request, cwd, fds, nfds)) {
-        /* A retiring server answers F without reading the request (an upgrade) and
-         * closes: its answer is still there to read, and says to start a new one. */
-        char kind = 0;
-        char *payload;
-        uint32_t length;
-        int retired = read_reply(sock, &kind, &payload, &length) == 0 && kind == 'F';
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    memcpy(address.sun_path, path, strlen(path) + 1);
+    if (connect(sock, (struct sockaddr *)&address, sizeof address) != 0) {
+        close(sock);
+        close(cwd);
+        fallback(argc, argv, path); /* no server listening: start one for what follows */
+    }
+
+    /* The request, and with it cargo's descriptors, goes only to a child that exists:
+     * descriptors in flight to a server that never accepts (stopped, stuck on a hung
+     * file system) would hold cargo's pipes open, and cargo waits for them to close.
+     * The child announces itself with P; a server that does not fork one within
+     * ANSWER_SECONDS is left behind: its socket is removed (the calls after this one
+     * start a new server, not wait too) and this call runs the ordinary way. A child
+     * forked late finds the connection closed and runs nothing. */
+    char kind = 0;
+    char *payload = NULL;
+    uint32_t length = 0;
+    if (!readable_within(sock, ANSWER_SECONDS)) {
+        unlink(path);
+        close(sock);
+        close(cwd);
+        fallback(argc, argv, NULL);
+    }
+    if (read_reply(sock, &kind, &payload, &length) || kind != 'P') {
+        /* F: a retiring server (an upgrade) that says to start a new one */
+        int retired = kind == 'F';
         close(sock);
         close(cwd);
         fallback(argc, argv, retired ? path : NULL);
+    }
+    long pid = strtol(payload, NULL, 10);
+    free(payload);
+    if (pid <= 1) {
+        close(sock);
+        close(cwd);
+        fallback(argc, argv, NULL);
+    }
+    child_group = (sig_atomic_t)pid; /* it leads its own process group */
+    if (received_signal) {
+        close(sock); /* the child ends at the request's absence */
+        close(cwd);
+        fallback(argc, argv, NULL); /* which ends this call of the signal */
+    }
+    if (send_request(sock, &request, cwd, fds, nfds)) {
+        /* The child is gone before it read the request: it ran nothing. */
+        close(sock);
+        close(cwd);
+        fallback(argc, argv, NULL);
     }
     close(cwd);
     free(request.data);
 
     for (;;) {
-        char kind;
-        char *payload;
-        uint32_t length;
         if (read_reply(sock, &kind, &payload, &length)) {
             /* The child died without an answer: of a signal this call forwarded
              * (fallback then ends this call of it too), or of something else (the
              * OOM killer): nothing of its call may still be running when the call
              * runs again the ordinary way. */
-            if (child_group > 0)
-                kill(-child_group, SIGKILL);
+            kill(-child_group, SIGKILL);
             close(sock);
             fallback(argc, argv, NULL);
         }
         switch (kind) {
-        case 'P': { /* the child's pid, which leads its own process group */
-            long pid = strtol(payload, NULL, 10);
-            if (pid > 1) {
-                child_group = (sig_atomic_t)pid;
-                if (received_signal)
-                    kill(-child_group, received_signal);
-            }
-            break;
-        }
         case 'X': /* done: the call's exit code */
             exit((int)strtol(payload, NULL, 10) & 0xff);
         case 'E': /* run this command in our place */

@@ -12,6 +12,9 @@ need not be UTF-8.
 A reply is a kind byte, a 4-byte little-endian length and a payload:
 P pid (the child leads a process group of that id), X code (exit with it),
 E argv (exec it, NUL-separated), F (run the ordinary Python launcher instead).
+The child's P comes first: the client sends the request (and cargo's descriptors) only
+to a child that exists; a client that waited too long for P closes instead and runs
+the call itself.
 """
 
 from __future__ import annotations
