@@ -380,6 +380,94 @@ def test_a_sandboxed_client_runs_the_ordinary_way(launch) -> None:  # type: igno
     assert control._alive(server)
 
 
+def landlocked(writable: list[str]):  # type: ignore[no-untyped-def]
+    """A preexec_fn that confines the process as a sandboxing tool would with Landlock:
+    no-new-privileges, then a ruleset that lets it read everything and write only
+    beneath `writable`. None where the kernel has no Landlock."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    create, add_rule, restrict = 444, 445, 446  # the same numbers on every architecture
+    abi = libc.syscall(create, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
+    if abi < 1:
+        return None
+    every_access = (1 << 13) - 1  # the file system accesses of Landlock's first ABI
+    if abi >= 2:
+        every_access |= 1 << 13  # REFER: rename across directories (rustc's outputs)
+    if abi >= 3:
+        every_access |= 1 << 14  # TRUNCATE
+    read_only = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read a file, read a directory
+
+    class Ruleset(ctypes.Structure):
+        _fields_ = [("handled_access_fs", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    def confine() -> None:
+        ruleset = Ruleset(every_access)
+        fd = libc.syscall(create, ctypes.byref(ruleset), ctypes.sizeof(ruleset), 0)
+        assert fd >= 0
+        for path, access in [("/", read_only), ("/dev", every_access)] + [
+            (path, every_access) for path in writable
+        ]:
+            beneath = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            rule = PathBeneath(access, beneath)
+            assert libc.syscall(add_rule, fd, 1, ctypes.byref(rule), 0) == 0
+            os.close(beneath)
+        no_new_privileges()
+        assert libc.syscall(restrict, fd, 0) == 0
+        os.close(fd)
+
+    return confine
+
+
+def test_a_landlocked_client_is_not_served_outside_its_sandbox(launch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Landlock shows in neither /proc/PID/status nor the security label, so a sandboxed
+    build looks like any other with no-new-privileges (the red team's finding: a proc-macro
+    wrote outside its sandbox through a server started by an unconfined build). The
+    client checks that it can see its child as itself; a sandbox denies that."""
+    confine = landlocked([str(tmp_path), str(launch.runtime.parent)])
+    if confine is None:
+        pytest.skip("the kernel has no Landlock")
+    run(launch, ["buildcache", str(launch.fake), "-vV"], preexec_fn=no_new_privileges)
+    server = wait_for_server(launch)
+    result = run(launch, compile_command(launch), preexec_fn=confine)
+    assert result.returncode == 0, result.stderr
+    record = records(launch)[-1]
+    assert FALLBACK_WORDS in record["parent"], record
+    # The same call from outside the sandbox is served by that server.
+    served = run(launch, compile_command(launch, "outside"), preexec_fn=no_new_privileges)
+    assert served.returncode == 0, served.stderr
+    assert SERVER_WORDS in records(launch)[-1]["parent"]
+    assert server in control.running_servers(str(launch.runtime)).values()
+
+
+def test_a_stopped_build_stops_its_compile(launch) -> None:  # type: ignore[no-untyped-def]
+    """SIGSTOP to cargo's group cannot be caught: the server, which the build never stops,
+    sees its client stopped and stops the compile with it, then continues it."""
+    client, compiler = slow_compile(launch)
+    os.kill(client.pid, signal.SIGSTOP)
+    wait_until(lambda: process_state(compiler) == "T", "the compiler did not stop")
+    os.kill(client.pid, signal.SIGCONT)
+    wait_until(lambda: process_state(compiler) not in ("T", ""), "the compiler did not go on")
+    client.send_signal(signal.SIGINT)
+    assert client.wait(timeout=20) == 130
+
+
+def test_a_build_killed_while_stopped_leaves_no_compile(launch) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-Z, then `kill -9 %1`: the child's own watcher is stopped with it, so the
+    server kills the stopped group (the red team's finding: a stopped compile holding a
+    lock hung every later build)."""
+    client, compiler = slow_compile(launch)
+    client.send_signal(signal.SIGTSTP)
+    wait_until(lambda: process_state(compiler) == "T", "the compiler did not stop")
+    client.kill()
+    client.wait(timeout=10)
+    wait_until(lambda: not control._alive(compiler), "the stopped compile outlived its build")
+
+
 # Commands that start a build in a context a server's children would not inherit
 # from their caller: each such caller must get a server of its own (client.c,
 # context_digest), whose children run as the caller's own would.

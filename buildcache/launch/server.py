@@ -34,6 +34,7 @@ import time
 from buildcache.cache.runtime_dir import ensure_private_dir
 from buildcache.launch import child
 from buildcache.launch.request import reply
+from buildcache.launch.watch import CallWatch
 
 # sccache's server idles out after 600 s too; a start costs ~0.2 s, once.
 IDLE_SECONDS = 600.0
@@ -193,32 +194,37 @@ def serve(path: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    listener.settimeout(CHECK_SECONDS)
+    watch = CallWatch(listener)
     last_call = time.monotonic()
     try:
         while True:
-            try:
-                conn, _ = listener.accept()
-            except socket.timeout:
+            if not watch.wait(CHECK_SECONDS):
                 idle = time.monotonic() - last_call > IDLE_SECONDS
                 if idle or _identity(path) != identity or not current_stamp(stamp):
                     return 0
                 continue
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
             last_call = time.monotonic()
-            with conn:
-                pid, uid, gid = _peer(conn)
-                if uid != os.getuid():
-                    continue  # the directory is private: only root gets here; not served
-                if not current_stamp(stamp):
+            pid, uid, gid = _peer(conn)
+            if uid != os.getuid():
+                conn.close()
+                continue  # the directory is private: only root gets here; not served
+            if not current_stamp(stamp):
+                with conn:
                     conn.sendall(reply(b"F"))
-                    return 0
-                try:
-                    forked = os.fork()
-                except OSError:
+                return 0
+            try:
+                forked = os.fork()
+            except OSError:
+                with conn:
                     conn.sendall(reply(b"F"))
-                    continue
-                if forked == 0:
-                    child.run(conn, listener.fileno(), lock_fd, pid, gid)  # never returns
+                continue
+            if forked == 0:
+                child.run(conn, listener.fileno(), lock_fd, pid, gid)  # never returns
+            watch.add(conn, client=pid, child=forked)
     finally:
         if _identity(path) == identity:
             try:
