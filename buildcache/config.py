@@ -222,6 +222,12 @@ def load_config(environ: dict[str, str] | os._Environ[str] | None = None) -> Con
     background_store = parse_bool(
         raw.get("BUILDCACHE_BACKGROUND_STORE", "1"), variable="BUILDCACHE_BACKGROUND_STORE"
     )
+    # Read by the launch client (launch/client.c) from the environment alone, before any
+    # Python runs: checked here so that a word it does not know is an error naming it,
+    # not a switch silently left on. Empty is the default, as for an unset variable.
+    launch_server = environ.get("BUILDCACHE_LAUNCH_SERVER", "")
+    if launch_server.strip():
+        parse_bool(launch_server, variable="BUILDCACHE_LAUNCH_SERVER")
     for name in VARIABLES[4:]:
         origins.setdefault(name, "default")
     return Config(

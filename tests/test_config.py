@@ -56,7 +56,7 @@ def test_environment_beats_user_file_beats_system_file(
 @pytest.mark.parametrize(
     ("name", "value"),
     [("BUILDCACHE_DIR", "relative/dir"), ("BUILDCACHE_DISABLE", "maybe"),
-     ("BUILDCACHE_BACKGROUND_STORE", "later"),
+     ("BUILDCACHE_BACKGROUND_STORE", "later"), ("BUILDCACHE_LAUNCH_SERVER", "nope"),
      ("BUILDCACHE_MAX_SIZE", "lots"), ("BUILDCACHE_MAX_SIZE", "10")],
 )  # fmt: skip
 def test_a_bad_value_names_its_variable(

@@ -642,13 +642,22 @@ def test_a_runtime_dir_others_can_open_is_not_used(launch) -> None:  # type: ign
     assert not list(launch.runtime.glob("launch-*.sock"))
 
 
-def test_the_switch_turns_the_server_off(launch) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("word", ["0", "off", " False ", "NO"])
+def test_the_switch_turns_the_server_off(launch, word: str) -> None:  # type: ignore[no-untyped-def]
+    """The words the configuration reads as off (config.parse_bool), read by the client."""
     for _ in range(2):
-        result = run(launch, compile_command(launch), env={"BUILDCACHE_LAUNCH_SERVER": "0"})
+        result = run(launch, compile_command(launch), env={"BUILDCACHE_LAUNCH_SERVER": word})
         assert result.returncode == 0, result.stderr
     time.sleep(0.5)
     assert control.running_servers(str(launch.runtime)) == {}
     assert all(FALLBACK_WORDS in record["parent"] for record in records(launch))
+
+
+def test_a_switch_word_it_does_not_know_is_named_and_the_build_goes_on(launch) -> None:  # type: ignore[no-untyped-def]
+    result = run(launch, compile_command(launch), env={"BUILDCACHE_LAUNCH_SERVER": "maybe"})
+    assert result.returncode == 0, result.stderr
+    assert "BUILDCACHE_LAUNCH_SERVER" in result.stderr and "without the cache" in result.stderr
+    assert (launch.out / "libanswer.rlib").is_file()
 
 
 def test_a_command_through_the_client_runs_the_cli(launch) -> None:  # type: ignore[no-untyped-def]

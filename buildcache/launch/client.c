@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -525,10 +526,26 @@ static void exec_handed_back(char *payload, uint32_t length) {
     _exit(127);
 }
 
+/* BUILDCACHE_LAUNCH_SERVER: the words config.py's parse_bool reads as off (the
+ * wrapper's config check names the variable when the value is no such word). */
+static int switched_off(const char *value) {
+    static const char *const OFF[] = {"0", "false", "no", "off"};
+    if (!value)
+        return 0;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    size_t length = strlen(value);
+    while (length && (value[length - 1] == ' ' || value[length - 1] == '\t'))
+        length--;
+    for (size_t i = 0; i < sizeof OFF / sizeof OFF[0]; i++)
+        if (length == strlen(OFF[i]) && strncasecmp(value, OFF[i], length) == 0)
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     save_signals(); /* first: every way out restores them */
-    const char *switch_value = getenv("BUILDCACHE_LAUNCH_SERVER");
-    if (switch_value && strcmp(switch_value, "0") == 0)
+    if (switched_off(getenv("BUILDCACHE_LAUNCH_SERVER")))
         fallback(argc, argv, NULL);
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int where = socket_path(path, sizeof path);
