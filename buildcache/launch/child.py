@@ -24,6 +24,7 @@ client execs it: rustc then runs as cargo's own child, as it does without a cach
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
 import socket
@@ -42,13 +43,23 @@ class Refused(Exception):
         self.retire = retire
 
 
-def run(conn: socket.socket, listener_fd: int, lock_fd: int, peer_pid: int, peer_gid: int) -> None:
-    """The child's whole life; it ends in os._exit, never returns."""
+def run(
+    conn: socket.socket,
+    listener_fd: int,
+    lock_fd: int,
+    peer_pid: int,
+    peer_gid: int,
+    answered: mmap.mmap,
+) -> None:
+    """The child's whole life; it ends in os._exit, never returns. `answered` is shared
+    with the server (watch.py): set before this call's answer, so that the client's
+    hang-up after it kills nothing (a background store may still be on its way out of
+    this process group)."""
     code = 0
     server_pid = os.getppid()
+    ANSWERED[0] = answered
     try:
         os.setpgid(0, 0)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the server's SIG_IGN would break waitpid
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for number in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
@@ -194,6 +205,15 @@ def _watch_client(conn_fd: int) -> None:
 
 # Set once this call has answered the client: its hanging up is expected from then on.
 FINISHED = [False]
+# The page shared with the server that says the same (run() sets it up).
+ANSWERED: list[mmap.mmap | None] = [None]
+
+
+def _finished() -> None:
+    FINISHED[0] = True
+    shared = ANSWERED[0]
+    if shared is not None:
+        shared[0] = 1
 
 
 def _check_call(request: Request) -> None:
@@ -331,7 +351,7 @@ def _call(conn_fd: int, request: Request) -> int:
 
     def hand_back(argv: list[str]) -> None:
         _flush()
-        FINISHED[0] = True
+        _finished()
         _answer(conn_fd, reply(b"E", b"".join(os.fsencode(arg) + b"\0" for arg in argv)))
         os._exit(0)
 
@@ -345,7 +365,7 @@ def _call(conn_fd: int, request: Request) -> int:
     except BaseException:  # noqa: BLE001 - main's own guard hands rustc back; this is past it
         code = 1
     _flush()
-    FINISHED[0] = True
+    _finished()
     _answer(conn_fd, reply(b"X", str(code).encode()))
     return code
 

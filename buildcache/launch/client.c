@@ -477,6 +477,37 @@ static int can_see(long pid) {
     return a > 0 && a == b && memcmp(theirs, ours, (size_t)a) == 0;
 }
 
+/* A pidfd of the child (close-on-exec), or -1 where the kernel has none. */
+static int open_pidfd(long pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+/* Wait for the child's answer; 1 when the child exited without one. The connection's
+ * end alone cannot say so: the server keeps a copy of it (watch.py), and a server
+ * that is itself stopped or stuck would keep this call waiting. */
+static int died_without_answer(int sock, int pidfd) {
+    if (pidfd < 0)
+        return 0; /* the read says it, by the connection's end */
+    for (;;) {
+        struct pollfd wait_for[2] = {{.fd = sock, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+        int n = poll(wait_for, 2, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || wait_for[0].revents)
+            return 0; /* an answer to read, or the end */
+        if (wait_for[1].revents) {
+            /* It exited: an answer it wrote before that is readable by now. */
+            struct pollfd answer = {.fd = sock, .events = POLLIN};
+            return poll(&answer, 1, 0) == 0;
+        }
+    }
+}
+
 /* One reply: a kind byte, a 4-byte little-endian length, then that many bytes. */
 static int read_reply(int sock, char *kind, char **payload, uint32_t *length) {
     unsigned char header[5];
@@ -628,9 +659,10 @@ int main(int argc, char **argv) {
     }
     close(cwd);
     free(request.data);
+    int pidfd = open_pidfd(pid);
 
     for (;;) {
-        if (read_reply(sock, &kind, &payload, &length)) {
+        if (died_without_answer(sock, pidfd) || read_reply(sock, &kind, &payload, &length)) {
             /* The child died without an answer: of a signal this call forwarded
              * (fallback then ends this call of it too), or of something else (the
              * OOM killer): nothing of its call may still be running when the call

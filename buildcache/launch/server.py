@@ -24,6 +24,7 @@ file held for the server's life keeps a second from starting. It exits
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 import signal
 import socket
@@ -189,8 +190,8 @@ def serve(path: str) -> int:
     preload()
     listener = _listen(path)
     identity = _identity(path)
-    # Children are reaped by the kernel; each child restores the default first.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # Children are reaped by the watch (watch.py), not by the kernel: a child's pid
+    # stays its own until then, so the pidfd taken after the fork is surely its.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -216,6 +217,7 @@ def serve(path: str) -> int:
                 with conn:
                     conn.sendall(reply(b"F"))
                 return 0
+            answered = mmap.mmap(-1, 1)  # shared with the child (child.run, watch.py)
             try:
                 forked = os.fork()
             except OSError:
@@ -223,8 +225,8 @@ def serve(path: str) -> int:
                     conn.sendall(reply(b"F"))
                 continue
             if forked == 0:
-                child.run(conn, listener.fileno(), lock_fd, pid, gid)  # never returns
-            watch.add(conn, client=pid, child=forked)
+                child.run(conn, listener.fileno(), lock_fd, pid, gid, answered)  # no return
+            watch.add(conn, client=pid, child=forked, answered=answered)
     finally:
         if _identity(path) == identity:
             try:

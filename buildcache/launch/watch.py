@@ -14,12 +14,20 @@ its copy of each connection and, until the client hangs up:
   kills the child's group with SIGKILL, which ends stopped processes too: nothing of a
   cancelled build goes on compiling, or holds a lock the next build waits for.
 
-A child that has answered exits at once and its background store has left the group
-(detached_store.py, setsid), so a hang-up after the answer kills nothing that matters.
+Only a call that has not answered is killed: the child sets a byte shared with the
+server before its answer, since a miss's background store may still be in the child's
+group, on its way out of it (detached_store.py, setsid), when the client, answered,
+exits. And should the server itself go while a build is stopped, the children's groups
+are orphaned with stopped members, so the kernel sends them SIGHUP and SIGCONT, which
+ends them; the clients then see their ends.
+
+The server reaps its children here (it does not ignore SIGCHLD): until then a child's
+pid cannot be reused, so the pidfd taken right after the fork is surely the child's.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import select
 import signal
@@ -33,13 +41,16 @@ HANG_UP = select.POLLHUP | select.POLLRDHUP | select.POLLERR | select.POLLNVAL
 
 
 class Call:
-    __slots__ = ("client", "conn", "child", "pidfd", "stopped")
+    __slots__ = ("answered", "client", "conn", "child", "pidfd", "stopped")
 
-    def __init__(self, conn: socket.socket, client: int, child: int, pidfd: int) -> None:
+    def __init__(
+        self, conn: socket.socket, client: int, child: int, pidfd: int, answered: mmap.mmap
+    ) -> None:
         self.conn = conn
         self.client = client
         self.child = child
         self.pidfd = pidfd
+        self.answered = answered
         self.stopped = False
 
     def signal_group(self, number: int) -> None:
@@ -54,6 +65,7 @@ class Call:
     def close(self) -> None:
         self.conn.close()
         os.close(self.pidfd)
+        self.answered.close()
 
 
 class CallWatch:
@@ -66,7 +78,7 @@ class CallWatch:
         self.by_conn: dict[int, Call] = {}
         self.by_pidfd: dict[int, Call] = {}
 
-    def add(self, conn: socket.socket, client: int, child: int) -> None:
+    def add(self, conn: socket.socket, client: int, child: int, answered: mmap.mmap) -> None:
         """Watch a call whose child was just forked; without a pidfd (Linux < 5.3) the
         server keeps no copy of the connection (the client must see the child's end as
         the connection's) and the child's own watcher is all there is."""
@@ -74,8 +86,9 @@ class CallWatch:
             pidfd = os.pidfd_open(child)
         except (AttributeError, OSError):
             conn.close()
+            answered.close()
             return
-        call = Call(conn, client, child, pidfd)
+        call = Call(conn, client, child, pidfd, answered)
         # Only the hang-up: the request's bytes are for the child, not for us.
         self.poller.register(conn, select.POLLRDHUP)
         self.poller.register(pidfd, select.POLLIN)
@@ -102,9 +115,11 @@ class CallWatch:
                     self._drop(self.by_pidfd[fd])
                 elif fd in self.by_conn and event & HANG_UP:
                     call = self.by_conn[fd]
-                    call.signal_group(signal.SIGKILL)
+                    if not call.answered[0]:
+                        call.signal_group(signal.SIGKILL)
                     self._drop(call)
             self._mirror_stops()
+            _reap()
             if accept:
                 return True
             if not events and not self.by_conn:
@@ -125,6 +140,18 @@ class CallWatch:
             elif call.stopped and not stopped:
                 call.signal_group(signal.SIGCONT)
             call.stopped = stopped
+
+
+def _reap() -> None:
+    """Collect every child that has exited (the dropped calls' ones, and those of calls
+    never watched)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _is_stopped(pid: int) -> bool:
