@@ -96,6 +96,8 @@ def _wrap(compiler_argv: list[str]) -> int:
             return exec_rustc(compiler_argv[0], compiler_argv[1:])
         except BaseException:  # noqa: BLE001, S110 - a broken install: exec it from here
             pass
+        if _in_a_launch_child():
+            os._exit(1)  # its client sees no answer and runs the call the ordinary way
         try:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -103,3 +105,11 @@ def _wrap(compiler_argv: list[str]) -> int:
         except OSError as error:
             sys.stderr.write(f"buildcache: cannot run {compiler_argv[0]}: {error.strerror}\n")
         return 127
+
+
+def _in_a_launch_child() -> bool:
+    """Whether this process is a launch server's child (launch/child.py sets the hand-back):
+    it must never become the compiler itself, out of its client's and the server's watch."""
+    process = sys.modules.get("buildcache.wrapper.rustc_process")
+    hand_back = getattr(process, "HAND_BACK", None)
+    return bool(hand_back and hand_back[0] is not None)

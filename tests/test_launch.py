@@ -705,6 +705,37 @@ def test_cargo_through_the_server_keeps_its_jobserver(launch, tmp_path: Path) ->
     assert program.stdout == "Hello, world!\n"
 
 
+def test_a_launch_child_never_becomes_the_compiler_itself(tmp_path: Path) -> None:
+    """main's last resort, when even handing the compiler back failed, execs it in
+    place; in a server's child that compile would run unwatched by its client and the
+    server, and then once more when the client sees no answer (the red team's fourth
+    round: a MemoryError under the caller's limits, twice). It ends instead: the client
+    runs the call once, the ordinary way."""
+    marker = tmp_path / "ran"
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # as a server's child whose hand-back fails every time
+        try:
+            os.close(read_end)
+            os.dup2(write_end, 1)
+            from buildcache import main
+            from buildcache.wrapper import rustc_process
+
+            def failing_hand_back(argv: list[str]) -> None:
+                raise MemoryError
+
+            rustc_process.HAND_BACK[0] = failing_hand_back
+            os.environ["BUILDCACHE_DISABLE"] = "1"  # straight to the hand-back
+            main._wrap(["/bin/sh", "-c", f"echo ran > {marker}"])
+        finally:
+            os._exit(99)  # not reached: the wrapper exec'd or exited
+    os.close(write_end)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert not marker.exists(), "the child became the compiler"
+
+
 def build_request(fields: list[bytes]) -> bytes:
     return b"".join(field + b"\0" for field in fields)
 

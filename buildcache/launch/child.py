@@ -83,6 +83,7 @@ def run(
         _check_call(request)
         _watch_client(conn_fd)
     except Refused as refusal:
+        _finished()  # the client's hang-up after F must not kill the retiring below
         _answer(conn_fd, reply(b"F"))
         if refusal.retire and os.getppid() == server_pid:  # not whoever adopted us since
             os.kill(server_pid, signal.SIGTERM)
@@ -350,10 +351,17 @@ def _call(conn_fd: int, request: Request) -> int:
     caller.CARGO_PID[0] = request.parent
 
     def hand_back(argv: list[str]) -> None:
-        _flush()
-        _finished()
-        _answer(conn_fd, reply(b"E", b"".join(os.fsencode(arg) + b"\0" for arg in argv)))
-        os._exit(0)
+        # Never returns: whatever fails here (a MemoryError under the caller's limits,
+        # a forwarded Ctrl-C) ends this child without an answer, and the client runs
+        # the call once, the ordinary way; returning would let main's last resort make
+        # this child the compiler, unwatched.
+        try:
+            _flush()
+            message = reply(b"E", b"".join(os.fsencode(arg) + b"\0" for arg in argv))
+            _finished()
+            _answer(conn_fd, message)
+        finally:
+            os._exit(0 if FINISHED[0] else 1)
 
     rustc_process.HAND_BACK[0] = hand_back
     argv = [os.fsdecode(arg) for arg in request.argv]
