@@ -21,6 +21,7 @@ import pytest
 
 from buildcache.launch import control
 from buildcache.launch.build import client_interpreter
+from buildcache.launch.control import process_state
 from buildcache.launch.request import MAGIC, BadRequest, parse
 
 SERVER_WORDS = "buildcache.launch.server"
@@ -169,15 +170,6 @@ def slow_compile(state, seconds: int = 60, **kwargs) -> tuple[subprocess.Popen[b
         assert time.monotonic() < deadline, "the compiler never started"
         time.sleep(0.05)
     return client, int(records(state)[-1]["pid"])
-
-
-def process_state(pid: int) -> str:
-    """The one-letter state of /proc/PID/stat (T: stopped), or "" once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rpartition(b")")[2].split()[0].decode()
-    except OSError:
-        return ""
 
 
 def wait_until(condition, what: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

@@ -12,15 +12,8 @@ import time
 
 import pytest
 
+from buildcache.launch.control import process_state as state
 from buildcache.launch.watch import CallWatch
-
-
-def state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rpartition(b")")[2].split()[0].decode()
-    except OSError:
-        return ""
 
 
 def a_call_in_flight(answered: bool) -> tuple[CallWatch, socket.socket, int, socket.socket]:

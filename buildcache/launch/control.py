@@ -39,10 +39,14 @@ def stop_servers(directory: str, wait_seconds: float = 5.0) -> list[int]:
     return pids
 
 
-def _alive(pid: int) -> bool:
+def process_state(pid: int) -> str:
+    """The one-letter state of /proc/PID/stat (R, S, T stopped, Z...), "" once gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rpartition(b")")[2].split()[0]
-    except OSError:
-        return False
-    return state != b"Z"
+            return handle.read().rpartition(b")")[2].split()[0].decode("ascii")
+    except (OSError, IndexError, UnicodeDecodeError):
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    return process_state(pid) not in ("", "Z")

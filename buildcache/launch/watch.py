@@ -33,6 +33,8 @@ import select
 import signal
 import socket
 
+from buildcache.launch.control import process_state
+
 # How often the clients' states are read while calls are in flight: a stopped build's
 # compile stops within this, and a cancelled one's is killed within it at worst (the
 # hang-up itself wakes the server at once).
@@ -155,11 +157,6 @@ def _reap() -> None:
 
 
 def _is_stopped(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rpartition(b")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
     # T: stopped by a signal. Not t, the stop of a traced process at each of its system
     # calls under strace, which sampling would turn into stops and starts of the child.
-    return state == b"T"
+    return process_state(pid) == "T"
