@@ -198,23 +198,27 @@ def _watch_client(conn_fd: int) -> None:
             os.read(conn_fd, 1)
         except OSError:
             pass
-        if not FINISHED[0]:
+        if not _has_answered():
             os.killpg(0, signal.SIGKILL)
 
     _thread.start_new_thread(watch, ())
 
 
-# Set once this call has answered the client: its hanging up is expected from then on.
-FINISHED = [False]
-# The page shared with the server that says the same (run() sets it up).
+# A page shared with the server (run() sets it up): its byte is set once this call
+# has answered its client, whose hanging up is expected from then on, by the child's
+# watcher thread and by the server's watch alike.
 ANSWERED: list[mmap.mmap | None] = [None]
 
 
 def _finished() -> None:
-    FINISHED[0] = True
     shared = ANSWERED[0]
     if shared is not None:
         shared[0] = 1
+
+
+def _has_answered() -> bool:
+    shared = ANSWERED[0]
+    return shared is not None and shared[0] == 1
 
 
 def _check_call(request: Request) -> None:
@@ -361,7 +365,7 @@ def _call(conn_fd: int, request: Request) -> int:
             _finished()
             _answer(conn_fd, message)
         finally:
-            os._exit(0 if FINISHED[0] else 1)
+            os._exit(0 if _has_answered() else 1)
 
     rustc_process.HAND_BACK[0] = hand_back
     argv = [os.fsdecode(arg) for arg in request.argv]
