@@ -156,6 +156,12 @@ pub fn gate(_: TokenStream) -> TokenStream {
 """
 
 WORKSPACE_TOML = '[workspace]\nresolver = "2"\nmembers = ["crates/*"]\n'
+# The gate proc-macro as a member of such a workspace (crates/gate), for the crates that
+# invoke `gate::gate!()` and depend on it.
+GATE_CRATE = {
+    "crates/gate/Cargo.toml": package_toml("gate", extra="\n[lib]\nproc-macro = true"),
+    "crates/gate/src/lib.rs": GATE_MACRO,
+}
 
 
 # C and C++ compiled by a build script through cc-rs (test_c_compiles.py).

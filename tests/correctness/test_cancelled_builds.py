@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from correctness_helpers import (
-    GATE_MACRO,
+    GATE_CRATE,
     WORKSPACE_TOML,
     cargo,
     clean_env,
@@ -43,8 +43,7 @@ def make_workspace(root: Path) -> None:
         root,
         {
             "Cargo.toml": WORKSPACE_TOML,
-            "crates/gate/Cargo.toml": package_toml("gate", extra="\n[lib]\nproc-macro = true"),
-            "crates/gate/src/lib.rs": GATE_MACRO,
+            **GATE_CRATE,
             "crates/lib/Cargo.toml": package_toml("lib", deps=("gate",)),
             "crates/lib/src/lib.rs": LIB_RS.format(version="v1"),
             "crates/app/Cargo.toml": package_toml("app", deps=("lib",)),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from correctness_helpers import (
-    GATE_MACRO,
+    GATE_CRATE,
     WORKSPACE_TOML,
     cargo,
     clean_env,
@@ -43,8 +43,7 @@ def make_workspace(root: Path) -> None:
         root,
         {
             "Cargo.toml": WORKSPACE_TOML,
-            "crates/gate/Cargo.toml": package_toml("gate", extra="\n[lib]\nproc-macro = true"),
-            "crates/gate/src/lib.rs": GATE_MACRO,
+            **GATE_CRATE,
             "crates/base/Cargo.toml": package_toml("base", deps=("gate",)),
             "crates/base/src/lib.rs": "gate::gate!();\npub fn base() -> u32 { 7 }\n",
             "crates/mid/Cargo.toml": package_toml("mid", deps=("base",)),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from correctness_helpers import (
-    GATE_MACRO,
+    GATE_CRATE,
     WORKSPACE_TOML,
     cache_stats,
     cargo,
@@ -101,8 +101,7 @@ def make_workspace(root: Path, module_path: str) -> None:
         root,
         {
             "Cargo.toml": WORKSPACE_TOML,
-            "crates/gate/Cargo.toml": package_toml("gate", extra="\n[lib]\nproc-macro = true"),
-            "crates/gate/src/lib.rs": GATE_MACRO,
+            **GATE_CRATE,
             "crates/app/Cargo.toml": package_toml("app", deps=("gate",)),
             "crates/app/src/main.rs": MAIN_RS.format(path=module_path),
         },

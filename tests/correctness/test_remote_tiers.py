@@ -27,7 +27,7 @@ from typing import Union
 
 import pytest
 from correctness_helpers import (
-    GATE_MACRO,
+    GATE_CRATE,
     WORKSPACE_TOML,
     buildcache,
     c_workspace,
@@ -56,8 +56,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "Cargo.toml": WORKSPACE_TOML,
             "crates/util/Cargo.toml": package_toml("util"),
             "crates/util/src/lib.rs": "pub fn answer() -> u32 { 6 * 7 }\n",
-            "crates/gate/Cargo.toml": package_toml("gate", extra="[lib]\nproc-macro = true"),
-            "crates/gate/src/lib.rs": GATE_MACRO,
+            **GATE_CRATE,
             "crates/app/Cargo.toml": package_toml("app", deps=("util", "gate")),
             "crates/app/src/main.rs": (
                 'gate::gate!();\nfn main() { println!("answer {}", util::answer()); }\n'

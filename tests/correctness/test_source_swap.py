@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from correctness_helpers import (
-    GATE_MACRO,
+    GATE_CRATE,
     WORKSPACE_TOML,
     cargo,
     clean_env,
@@ -46,8 +46,7 @@ def make_workspace(root: Path) -> None:
         root,
         {
             "Cargo.toml": WORKSPACE_TOML,
-            "crates/gate/Cargo.toml": package_toml("gate", extra="\n[lib]\nproc-macro = true"),
-            "crates/gate/src/lib.rs": GATE_MACRO,
+            **GATE_CRATE,
             "crates/app/Cargo.toml": package_toml("app", deps=("gate",)),
             "crates/app/src/main.rs": MAIN_RS.format(n=1),
             "crates/app/src/message.rs": MESSAGE_RS.format(n=1),
