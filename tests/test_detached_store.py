@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from buildcache.cache import staging
-from buildcache.cache.file_digests import remember_output_file
-from buildcache.wrapper.detached_store import OutputChanged, take_snapshot
+from buildcache.cache.digests import sha256, text_digest
+from buildcache.cache.file_digests import _recall, content_digest, stamp
+from buildcache.wrapper import detached_store
+from buildcache.wrapper.detached_store import take_snapshot
 
 BASE_KEY = "ab" * 32
 
@@ -34,11 +36,12 @@ def outputs(tmp_path: Path, **files: bytes) -> Path:
 def snapshot_of(cache: Path, out: Path, names: list[str]):  # type: ignore[no-untyped-def]
     snapshot = take_snapshot(str(cache), str(out), names, BASE_KEY)
     assert snapshot is not None
-    for name in names:
-        digest = remember_output_file(str(cache), str(out / name))
-        assert digest is not None
-        snapshot.digests[name] = digest
     return snapshot
+
+
+def record_of(cache: Path, path: Path, info: os.stat_result) -> str | None:
+    """The digest the cache remembers for path under the stamp info gives."""
+    return _recall(str(cache), text_digest("file", str(path), stamp(info)))
 
 
 def test_a_snapshot_keeps_what_rustc_wrote_when_the_output_is_replaced(tmp_path: Path) -> None:
@@ -70,14 +73,57 @@ def test_a_snapshot_leaves_the_outputs_stamps_alone(tmp_path: Path) -> None:
     )
 
 
-def test_a_copy_that_is_not_what_rustc_wrote_is_never_stored(tmp_path: Path) -> None:
-    out = outputs(tmp_path, **{"libx.rlib": b"first build"})
-    snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib"])
-    with open(Path(snapshot.directory) / "libx.rlib", "r+b") as handle:  # torn, damaged
-        handle.write(b"FIRST")
-    with pytest.raises(OutputChanged):
-        snapshot.read("libx.rlib")
+def test_reading_a_copy_records_its_digest_for_the_output(tmp_path: Path) -> None:
+    """The child hashes the copy for the entry, and that digest becomes the output's
+    record: its dependents then need not read it (nor did the wrapper, before it
+    returned)."""
+    cache = tmp_path / "cache"
+    out = outputs(tmp_path, **{"libx.rlib": b"what rustc wrote"})
+    info = (out / "libx.rlib").stat()
+    snapshot = snapshot_of(cache, out, ["libx.rlib"])
+    assert record_of(cache, out / "libx.rlib", info) is None
+    assert snapshot.read("libx.rlib") == b"what rustc wrote"
+    digest = sha256(b"what rustc wrote").hexdigest()
+    assert snapshot.digests["libx.rlib"] == digest
+    assert record_of(cache, out / "libx.rlib", info) == digest
     snapshot.discard()
+
+
+def test_an_output_replaced_after_its_copy_gets_no_record_of_the_copy(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    out = outputs(tmp_path, **{"libx.rlib": b"first build"})
+    snapshot = snapshot_of(cache, out, ["libx.rlib"])
+    (out / "new").write_bytes(b"second build")
+    os.replace(out / "new", out / "libx.rlib")
+    assert snapshot.read("libx.rlib") == b"first build"
+    snapshot.discard()
+    # The record is under the first file's stamp: the second is hashed for itself.
+    assert content_digest(str(cache), str(out / "libx.rlib")) == sha256(b"second build").hexdigest()
+
+
+@pytest.mark.parametrize("change", ["append", "rewrite_later"])
+def test_an_output_that_changes_while_it_is_copied_is_not_snapshotted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Another writer between the first and the last byte copied: the copy may be torn,
+    so there is no snapshot (the wrapper then stores at once, from a read it checks)."""
+    out = outputs(tmp_path, **{"libx.rlib": b"first build"})
+    real_copy = os.copy_file_range
+
+    def copy_while_written(source: int, target: int, count: int) -> int:
+        copied = real_copy(source, target, 5)
+        if change == "append":
+            with open(out / "libx.rlib", "ab") as handle:
+                handle.write(b" and more")
+        else:  # same size, in a later tick of the clock the timestamps come from
+            time.sleep(0.05)
+            with open(out / "libx.rlib", "r+b") as handle:
+                handle.write(b"FIRST")
+        return copied
+
+    monkeypatch.setattr(detached_store.os, "copy_file_range", copy_while_written)
+    assert take_snapshot(str(tmp_path / "cache"), str(out), ["libx.rlib"], BASE_KEY) is None
+    assert os.listdir(staging.staging_dir(str(tmp_path / "cache"))) == []
 
 
 def test_a_symlinked_output_is_not_snapshotted(tmp_path: Path) -> None:

@@ -27,6 +27,16 @@ def record(**changes: object) -> dict[str, object]:
     }
 
 
+def test_the_journal_is_rewritten_in_place(tmp_path: Path) -> None:
+    cache = str(tmp_path)
+    record_inputs(cache, "foo", "k1", INPUTS, [("src/lib.rs", "d1")], [])
+    journal = tmp_path / "crates" / "foo.journal"
+    inode = journal.stat().st_ino
+    record_inputs(cache, "foo", "k2", INPUTS, [("src/lib.rs", "d2")], [])
+    assert journal.stat().st_ino == inode
+    assert [r["key"] for r in read_journal(cache, "foo")] == ["k2", "k1"]
+
+
 def test_identical_records_have_no_differences() -> None:
     assert differences(record(), record()) == []
 

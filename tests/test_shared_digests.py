@@ -75,6 +75,25 @@ def test_files_not_marked_shared_stay_in_their_cache_dir(
     assert len(hashed) == 2
 
 
+def test_a_shared_dirs_files_get_no_record_in_each_cache_dir(
+    tmp_path: Path, private_runtime: Path, hashed: list[str]
+) -> None:
+    """The system's archives: the dir's own record and the shared ones are enough. A
+    new cache's first link would otherwise begin by writing a hundred files."""
+    system = tmp_path / "usr-lib"
+    system.mkdir()
+    for name in ("libc.a", "libm.a", "libz.a"):
+        old_file(system / name, name.encode() * 100)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    digest = file_digests.directory_digest
+    first = digest(str(tmp_path / "a"), str(system), suffix=".a", shared=True)
+    records = sorted(p.name for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(records) == 1  # the dir's record
+    second = digest(str(tmp_path / "b"), str(system), suffix=".a", shared=True)
+    assert first == second and len(hashed) == 3  # each archive hashed once, for both
+
+
 def test_a_runtime_dir_others_can_open_is_not_used(
     tmp_path: Path, private_runtime: Path, hashed: list[str]
 ) -> None:

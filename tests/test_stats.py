@@ -44,6 +44,32 @@ def test_a_damaged_stats_file_counts_from_zero(tmp_path: Path) -> None:
     assert counters.update_shard(str(tmp_path), "b", {"hits": 1})["hits"] == 1
 
 
+def test_an_update_rewrites_the_stats_file_in_place(tmp_path: Path) -> None:
+    """No new inode per update: on a filesystem without a journal each new file costs
+    a scan past every recently deleted one, and every call counts something."""
+    counters.update_shard(str(tmp_path), "d", {"hits": 123456, "misses": 1})
+    before = (tmp_path / "d" / "stats").stat()
+    counters.update_shard(str(tmp_path), "d", {"hits": -123455})  # shorter: truncated
+    after = (tmp_path / "d" / "stats").stat()
+    assert after.st_ino == before.st_ino and after.st_size < before.st_size
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["stats", "stats.lock"]
+    values = counters.read_shard(str(tmp_path), "d")
+    assert (values["hits"], values["misses"]) == (1, 1)
+
+
+def test_a_symlinked_stats_file_is_not_written_through(tmp_path: Path) -> None:
+    (tmp_path / "e").mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("not ours\n")
+    (tmp_path / "e" / "stats").symlink_to(victim)
+    try:
+        counters.update_shard(str(tmp_path), "e", {"hits": 1})
+    except OSError:
+        pass  # refused: the wrapper counts nothing rather than write through the link
+    assert victim.read_text() == "not ours\n"
+    assert counters.read_shard(str(tmp_path), "e")["hits"] == 0
+
+
 def test_zero_keeps_what_compression_saves_and_resets_time_saved(tmp_path: Path) -> None:
     counters.update_shard(
         str(tmp_path), "c", {"time_saved_ms": 900, "bytes": 100, "compression_saved": 300}

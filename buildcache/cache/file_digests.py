@@ -75,13 +75,17 @@ def _remember(
 READ_ATTEMPTS = 3
 
 
-def content_digest(cache_dir: str, path: str, *, shared: bool = False) -> str:
+def content_digest(
+    cache_dir: str, path: str, *, shared: bool = False, own_record: bool = True
+) -> str:
     """sha256 of path's content; raises OSError when it cannot be read, or when it keeps
     changing while it is read. shared: a toolchain file, whose digest every cache dir of
-    this user shares (shared_digests.py)."""
+    this user shares (shared_digests.py). own_record=False: a shared record is enough,
+    this cache dir needs no copy (a file only ever hashed for a directory's digest,
+    which has a record of its own)."""
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
-            return _content_digest(cache_dir, path, shared)
+            return _content_digest(cache_dir, path, shared, own_record)
         except FileChanged:
             if attempt == READ_ATTEMPTS:
                 raise
@@ -93,31 +97,34 @@ class FileChanged(OSError):
     """The file's stamp moved while it was read: what was read may be torn."""
 
 
-def _content_digest(cache_dir: str, path: str, shared: bool) -> str:
+def _content_digest(cache_dir: str, path: str, shared: bool, own_record: bool) -> str:
     info = os.stat(path)
     name = text_digest("file", os.path.abspath(path), stamp(info))
     digest = _recall(cache_dir, name)
     if digest is not None:
         return digest
     lock = None
-    if shared:
-        from buildcache.cache import shared_digests
-
-        digest = shared_digests.recall(name)
-        if digest is None:
-            lock = shared_digests.HashingLock(name)
-            digest = shared_digests.recall(name)  # hashed by whoever held the lock
+    kept_shared = False
     try:
+        if shared:
+            from buildcache.cache import shared_digests
+
+            digest = shared_digests.recall(name)
+            if digest is None:
+                lock = shared_digests.HashingLock(name)
+                digest = shared_digests.recall(name)  # hashed by whoever held the lock
+            kept_shared = digest is not None
         if digest is None:
             digest = file_digest(path)
             if stamp(os.stat(path)) != stamp(info):
                 raise FileChanged(f"{path} changed while it was read")
             if shared and time.time_ns() - info.st_ctime_ns >= RECENT_SECONDS * 1e9:
-                shared_digests.remember(name, digest)
+                kept_shared = shared_digests.remember(name, digest)
     finally:
         if lock is not None:
             lock.release()
-    _remember(cache_dir, name, digest, info)
+    if own_record or not kept_shared:
+        _remember(cache_dir, name, digest, info)
     return digest
 
 
@@ -144,21 +151,6 @@ def remember_written(cache_dir: str, path: str, digest: str, info: os.stat_resul
     _remember(cache_dir, name, digest, info, written_by_us=True)
 
 
-def remember_output_file(cache_dir: str, path: str) -> str | None:
-    """remember_output for an output not read whole (a miss stored in the background):
-    hashed in chunks. Returns the digest, or None if the file moved while it was read."""
-    try:
-        info = os.stat(path)
-        digest = file_digest(path)
-        if stamp(os.stat(path)) != stamp(info):
-            return None
-    except OSError:
-        return None
-    name = text_digest("file", os.path.abspath(path), stamp(info))
-    _remember(cache_dir, name, digest, info, written_by_us=True)
-    return digest
-
-
 def directory_digest(
     cache_dir: str, directory: str, *, suffix: str = "", shared: bool = False
 ) -> str:
@@ -182,7 +174,11 @@ def directory_digest(
     parts = []
     for file_name, _ in files:
         parts.append(file_name)
-        parts.append(content_digest(cache_dir, os.path.join(directory, file_name), shared=shared))
+        # A shared dir's files (the system's archives, a hundred in /usr/lib) are not
+        # recorded here one by one: the shared records and this dir's own record do
+        # it, and a new cache's first build would otherwise start by writing them all.
+        path = os.path.join(directory, file_name)
+        parts.append(content_digest(cache_dir, path, shared=shared, own_record=not shared))
     digest = text_digest(*parts)
     newest = max((info for _, info in files), key=lambda info: info.st_ctime_ns, default=None)
     if newest is None or time.time_ns() - newest.st_ctime_ns >= RECENT_SECONDS * 1e9:

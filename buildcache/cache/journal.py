@@ -4,7 +4,9 @@
 the full set of inputs of one stored compile, so explain can say exactly which input
 differs between a miss and the nearest earlier entry instead of guessing. Written
 only on misses (a hit changes nothing worth explaining), under a lock: two builds
-missing the same crate at once must not drop each other's records.
+missing the same crate at once must not drop each other's records. Rewritten in place
+under that lock and read under it shared, like the counters (counters.py says why not
+a renamed temp file); a process killed mid-write leaves a journal that reads as empty.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import marshal
 import os
 import time
 
-from buildcache.cache.atomic import atomic_write, makedirs
+from buildcache.cache.atomic import makedirs
 
 JOURNAL_LENGTH = 16
 MARSHAL_VERSION = 4
@@ -25,10 +27,42 @@ def journal_path(cache_dir: str, crate: str) -> str:
 
 
 def read_journal(cache_dir: str, crate: str) -> list[dict[str, object]]:
+    path = journal_path(cache_dir, crate)
     try:
-        with open(journal_path(cache_dir, crate), "rb") as handle:
-            records = marshal.loads(handle.read())
-    except (FileNotFoundError, EOFError, ValueError, TypeError):
+        lock_fd = os.open(_lock_path(path), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        lock_fd = -1  # nothing recorded yet, or a cache this user may only read
+    try:
+        if lock_fd >= 0:
+            fcntl.flock(lock_fd, fcntl.LOCK_SH)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return []
+        try:
+            return _parse(_read_all(fd))
+        finally:
+            os.close(fd)
+    finally:
+        if lock_fd >= 0:
+            os.close(lock_fd)
+
+
+def _lock_path(path: str) -> str:
+    return os.path.join(os.path.dirname(path), "journal.lock")
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(data: bytes) -> list[dict[str, object]]:
+    try:
+        records = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
         return []
     return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
@@ -51,10 +85,18 @@ def record_inputs(
     }
     path = journal_path(cache_dir, crate)
     makedirs(cache_dir, os.path.dirname(path))
-    lock_fd = os.open(os.path.join(os.path.dirname(path), "journal.lock"), os.O_RDWR | os.O_CREAT)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+    lock_fd = os.open(_lock_path(path), flags, 0o644)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        records = [record] + [r for r in read_journal(cache_dir, crate) if r.get("key") != key]
-        atomic_write(path, marshal.dumps(records[:JOURNAL_LENGTH], MARSHAL_VERSION))
+        fd = os.open(path, flags, 0o644)
+        try:
+            earlier = [r for r in _parse(_read_all(fd)) if r.get("key") != key]
+            data = marshal.dumps([record, *earlier][:JOURNAL_LENGTH], MARSHAL_VERSION)
+            if os.pwrite(fd, data, 0) != len(data):
+                raise OSError(f"short write to {path}")
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
     finally:
         os.close(lock_fd)

@@ -58,14 +58,16 @@ def _read(path: str) -> str | None:
     return digest if is_hex_digest(digest) else None
 
 
-def remember(name: str, digest: str) -> None:
+def remember(name: str, digest: str) -> bool:
+    """True once the record is kept (False: the caller may keep it elsewhere)."""
     directory = _directory()
     if directory is None:
-        return
+        return False
     try:
         atomic_write(os.path.join(directory, name), digest.encode("ascii"), mode=0o600)
     except OSError:
-        pass  # a record only saves time
+        return False  # a record only saves time
+    return True
 
 
 class HashingLock:

@@ -13,9 +13,13 @@ rlib, a reflink where the filesystem has them), while cargo still waits, so no l
 compile can change it under the child. Not hard links, though they cost nothing: a
 link (and its removal) moves the ctime of the very output in the target dir, which
 invalidates every stamp-keyed digest of it (file_digests.py) and makes a dependent
-hashing it at that moment see it change under it. The wrapper hashes each output as
-it always did (the digest its dependents are keyed by) and the child stores a copy
-only if it still has that digest. A killed child leaves no torn entry (every file is
+hashing it at that moment see it change under it. A copy counts only if the output's
+stamp (inode, size, mtime, ctime) is the same after it as before, the rule every
+digest record follows; then the copy is what the output held under that stamp, and
+the child, hashing the copy for the entry, records that digest for the output too, so
+its dependents need not read it. (The wrapper used to hash each output before it
+returned, and the child to hash the copy again to compare: two reads of every output,
+the first one while cargo waited.) A killed child leaves no torn entry (every file is
 renamed into place whole) and at worst a stale staging dir, which `trim` removes.
 
 A lookup that finds no entry while a store of the same base key is in flight waits
@@ -42,6 +46,7 @@ import sys
 
 from buildcache.cache.atomic import makedirs
 from buildcache.cache.digests import sha256
+from buildcache.cache.file_digests import remember_written, stamp
 from buildcache.cache.staging import lock_path, remove_tree, staging_dir
 from buildcache.wrapper.caller import cargo_pid
 
@@ -60,28 +65,30 @@ CHILD_NICENESS = 19
 LASTING_INITS = frozenset({"systemd", "init", "runit", "runsvdir", "s6-svscan", "openrc-init"})
 
 
-class OutputChanged(Exception):
-    """A snapshot file is no longer what rustc wrote."""
-
-
 class Snapshot:
-    """Copies of rustc's outputs, the digest of each (set by the caller once it has
-    hashed them), and the held lock of the store."""
+    """Copies of rustc's outputs, the stat each output had while it was copied, and the
+    held lock of the store."""
 
-    __slots__ = ("directory", "digests", "lock_fd", "lock_path")
+    __slots__ = ("cache_dir", "directory", "digests", "lock_fd", "lock_path", "originals")
 
-    def __init__(self, directory: str, lock_fd: int, lock_path: str) -> None:
+    def __init__(self, cache_dir: str, directory: str, lock_fd: int, lock_path: str) -> None:
+        self.cache_dir = cache_dir
         self.directory = directory
-        self.digests: dict[str, str] = {}
+        self.digests: dict[str, str] = {}  # set by read()
+        self.originals: dict[str, tuple[str, os.stat_result]] = {}  # name -> (path, stat)
         self.lock_fd = lock_fd
         self.lock_path = lock_path
 
     def read(self, name: str) -> bytes:
-        """The file's content, provided it is still exactly what rustc wrote."""
+        """The copy's content. Its digest goes to digests[name] and, as the digest of
+        the output under the stamp it had while it was copied, to the records its
+        dependents look up (a stamp the output no longer has is never looked up)."""
         with open(os.path.join(self.directory, name), "rb", opener=_no_follow) as handle:
             data = handle.read()
-        if sha256(data).hexdigest() != self.digests[name]:
-            raise OutputChanged(f"{name} changed after rustc wrote it")
+        digest = sha256(data).hexdigest()
+        self.digests[name] = digest
+        path, info = self.originals[name]
+        remember_written(self.cache_dir, path, digest, info)
         return data
 
     def mode(self, name: str) -> int:
@@ -124,19 +131,21 @@ def take_snapshot(cache_dir: str, out_dir: str, names: list[str], base_key: str)
         os.close(lock_fd)
         return None
     directory = os.path.join(staging, f"{base_key}.{os.getpid()}.{os.urandom(4).hex()}")
-    snapshot = Snapshot(directory, lock_fd, lock)
+    snapshot = Snapshot(cache_dir, directory, lock_fd, lock)
     try:
         os.mkdir(directory, 0o700)
         for name in names:
-            _copy(os.path.join(out_dir, name), os.path.join(directory, name))
-    except OSError:  # a symlink, ENOSPC...: store in the foreground
+            source = os.path.join(out_dir, name)
+            snapshot.originals[name] = (source, _copy(source, os.path.join(directory, name)))
+    except OSError:  # a symlink, an output changing, ENOSPC...: store in the foreground
         snapshot.discard()
         return None
     return snapshot
 
 
-def _copy(source: str, destination: str) -> None:
-    """A private copy of a regular file, made by the kernel where it can."""
+def _copy(source: str, destination: str) -> os.stat_result:
+    """A private copy of a regular file, made by the kernel where it can; returns the
+    source's stat, which must be the same after the copy as before it."""
     source_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         info = os.fstat(source_fd)
@@ -163,11 +172,14 @@ def _copy(source: str, destination: str) -> None:
                     left -= copied
             if left:
                 raise OSError(f"{source} shrank while it was copied")
+            if stamp(os.fstat(source_fd)) != stamp(info):
+                raise OSError(f"{source} changed while it was copied")
             os.fchmod(target_fd, info.st_mode & 0o777)  # the mode the entry records
         finally:
             os.close(target_fd)
     finally:
         os.close(source_fd)
+    return info
 
 
 def children_outlive_cargo() -> bool:

@@ -17,9 +17,9 @@ import os
 import time
 
 from buildcache.cache import counters, store
-from buildcache.cache.file_digests import remember_output, remember_output_file, stamp
+from buildcache.cache.file_digests import remember_output, stamp
 from buildcache.wrapper.depinfo import OUT_DIR_PLACEHOLDER, neutralize, parse_dep_info
-from buildcache.wrapper.detached_store import OutputChanged, Snapshot, take_snapshot
+from buildcache.wrapper.detached_store import Snapshot, take_snapshot
 from buildcache.wrapper.hit import ABSENT, digest_source
 from buildcache.wrapper.messages import json_bytes
 from buildcache.wrapper.rustc_args import RustcCall
@@ -157,9 +157,9 @@ def collect_outputs(
         if snapshot is not None:
             try:
                 outputs.append((name, snapshot.mode(name), snapshot.read(name)))
-            except (OSError, OutputChanged) as error:
+            except OSError as error:
                 raise NotStorable(f"snapshot of {name}: {error}") from None
-            digests[name] = snapshot.digests[name]  # what read() checked the copy against
+            digests[name] = snapshot.digests[name]
             continue
         path = os.path.join(out_dir, name)
         try:
@@ -177,24 +177,14 @@ def collect_outputs(
 
 
 def snapshot_outputs(call: RustcCall, cache_dir: str, base_key: str) -> Snapshot | None:
-    """A copy of the outputs for a detached store (detached_store.py), with their
-    digests remembered for the dependents cargo starts next; None: store at once."""
+    """A copy of the outputs for a detached store (detached_store.py); None: store at once."""
     expected = call.output_names()
     check_no_unknown_outputs(call, expected)
     for name in expected:
         if not os.path.isfile(os.path.join(call.out_dir, name)):
             raise NotStorable(f"rustc did not write {name}")
     names = [name for name in expected if name != call.dep_info_name]
-    snapshot = take_snapshot(cache_dir, call.out_dir, names, base_key)
-    if snapshot is None:
-        return None
-    for name in names:
-        digest = remember_output_file(cache_dir, os.path.join(call.out_dir, name))
-        if digest is None:
-            snapshot.discard()
-            return None
-        snapshot.digests[name] = digest
-    return snapshot
+    return take_snapshot(cache_dir, call.out_dir, names, base_key)
 
 
 def make_entry(
