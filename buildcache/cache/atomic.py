@@ -11,7 +11,7 @@ TEMP_PREFIX = ".tmp-"
 
 
 def atomic_write(
-    path: str, data: bytes | memoryview | list[bytes], *, mode: int = 0o644
+    path: str, data: bytes | memoryview | list[bytes | memoryview], *, mode: int = 0o644
 ) -> os.stat_result:
     """Write data to path so readers see the old file or the whole new one, never a torn one.
 

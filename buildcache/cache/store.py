@@ -54,7 +54,9 @@ def path_for(cache_dir: str, key: str, suffix: str) -> str:
     return os.path.join(cache_dir, key[0], key[1], f"{key}.{suffix}")
 
 
-def _seal(magic: bytes, header: object, blobs: list[bytes]) -> list[bytes]:
+def _seal(
+    magic: bytes, header: object, blobs: list[bytes | memoryview]
+) -> list[bytes | memoryview]:
     """The file's chunks, checksum last. Kept as chunks, not joined: an entry can hold
     hundreds of MB of outputs, and every extra copy shows in cold build times."""
     head = marshal.dumps(header, MARSHAL_VERSION)  # type: ignore[arg-type]
@@ -66,7 +68,9 @@ def _seal(magic: bytes, header: object, blobs: list[bytes]) -> list[bytes]:
     return chunks
 
 
-def _seal_compressed(header: object, blobs: list[bytes], level: int) -> list[bytes] | None:
+def _seal_compressed(
+    header: object, blobs: list[bytes | memoryview], level: int
+) -> list[bytes | memoryview] | None:
     """The compressed file's chunks, or None when zstd is unavailable or gains nothing
     (then the entry is stored uncompressed). Streamed chunk by chunk: no joined copy."""
     zstd = compression.zstd()
@@ -80,7 +84,8 @@ def _seal_compressed(header: object, blobs: list[bytes], level: int) -> list[byt
     frame.append(compressor.flush())
     if 8 + sum(len(chunk) for chunk in frame) >= body_size:  # the size field costs 8
         return None
-    chunks = [COMPRESSED_ENTRY_MAGIC, body_size.to_bytes(8, "little"), *frame]
+    chunks: list[bytes | memoryview] = [COMPRESSED_ENTRY_MAGIC, body_size.to_bytes(8, "little")]
+    chunks += frame
     hasher = sha256()
     for chunk in chunks:
         hasher.update(chunk)
@@ -178,7 +183,7 @@ class Entry:
         self.compile_ms = compile_ms
         self.digests = digests or {}  # output name -> hex SHA-256 of its content
 
-    def encode(self, *, compression_level: int = 0) -> list[bytes]:
+    def encode(self, *, compression_level: int = 0) -> list[bytes | memoryview]:
         """The file's chunks; compressed at that zstd level unless it is 0 (or zstd
         cannot be imported, or gains nothing)."""
         header = {
@@ -189,7 +194,9 @@ class Entry:
         }
         if self.digests:
             header["digests"] = [self.digests.get(name, "") for name, _, _ in self.outputs]
-        blobs = [bytes(data) for _, _, data in self.outputs] + [self.stdout, self.stderr]
+        # As they are: a view into a mapped snapshot or a decoded entry is written and
+        # hashed without a copy.
+        blobs = [data for _, _, data in self.outputs] + [self.stdout, self.stderr]
         if compression_level > 0:
             chunks = _seal_compressed(header, blobs, compression_level)
             if chunks is not None:
@@ -302,7 +309,7 @@ def save_entry(cache_dir: str, key: str, entry: Entry, *, compression_level: int
     return Added(added_bytes, added_files, compression_savings_of(chunks) - previous_savings)
 
 
-def compression_savings_of(chunks: list[bytes]) -> int:
+def compression_savings_of(chunks: list[bytes | memoryview]) -> int:
     if chunks[0] != COMPRESSED_ENTRY_MAGIC:
         return 0
     body_size = int.from_bytes(chunks[1], "little")
@@ -310,7 +317,7 @@ def compression_savings_of(chunks: list[bytes]) -> int:
     return max(0, len(ENTRY_MAGIC) + body_size + DIGEST_SIZE - stored)
 
 
-def _save(cache_dir: str, path: str, chunks: list[bytes]) -> tuple[int, int]:
+def _save(cache_dir: str, path: str, chunks: list[bytes | memoryview]) -> tuple[int, int]:
     makedirs(cache_dir, os.path.dirname(path))
     try:
         previous = os.stat(path).st_size

@@ -139,12 +139,12 @@ def _check_cwd_unmoved(cwd: str) -> None:
 
 def collect_outputs(
     call: RustcCall, described: Described, cache_dir: str, snapshot: Snapshot | None = None
-) -> tuple[list[tuple[str, int, bytes]], dict[str, str]]:
+) -> tuple[list[tuple[str, int, bytes | memoryview]], dict[str, str]]:
     """rustc's outputs, read whole (from the snapshot when the store runs detached),
     with the dep-info made independent of the out dir, and the digest of each output
     but the dep-info (whose restored text depends on the out dir)."""
     out_dir = call.out_dir
-    outputs = []
+    outputs: list[tuple[str, int, bytes | memoryview]] = []
     digests = {}
     expected = call.output_names()
     if snapshot is None:
@@ -189,7 +189,7 @@ def snapshot_outputs(call: RustcCall, cache_dir: str, base_key: str) -> Snapshot
 
 def make_entry(
     call: RustcCall,
-    outputs: list[tuple[str, int, bytes]],
+    outputs: list[tuple[str, int, bytes | memoryview]],
     stdout: bytes,
     stderr: bytes,
     *,
