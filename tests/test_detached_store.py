@@ -108,10 +108,14 @@ def test_an_output_that_changes_while_it_is_copied_is_not_snapshotted(
     """Another writer between the first and the last byte copied: the copy may be torn,
     so there is no snapshot (the wrapper then stores at once, from a read it checks)."""
     out = outputs(tmp_path, **{"libx.rlib": b"first build"})
-    real_copy = os.copy_file_range
+    real_readv = os.readv
+    reads = []
 
-    def copy_while_written(source: int, target: int, count: int) -> int:
-        copied = real_copy(source, target, 5)
+    def read_while_written(fd: int, buffers: list[memoryview]) -> int:
+        count = real_readv(fd, [buffers[0][:5]])
+        reads.append(count)
+        if len(reads) > 1:
+            return count
         if change == "append":
             with open(out / "libx.rlib", "ab") as handle:
                 handle.write(b" and more")
@@ -119,11 +123,51 @@ def test_an_output_that_changes_while_it_is_copied_is_not_snapshotted(
             time.sleep(0.05)
             with open(out / "libx.rlib", "r+b") as handle:
                 handle.write(b"FIRST")
-        return copied
+        return count
 
-    monkeypatch.setattr(detached_store.os, "copy_file_range", copy_while_written)
+    monkeypatch.setattr(detached_store.os, "readv", read_while_written)
     assert take_snapshot(str(tmp_path / "cache"), str(out), ["libx.rlib"], BASE_KEY) is None
     assert os.listdir(staging.staging_dir(str(tmp_path / "cache"))) == []
+
+
+def test_the_copy_is_read_and_written_not_offloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry and the output's digest record are made from the copy alone, so it is
+    made with plain reads: offloaded copies (copy_file_range, sendfile, reflinks) are
+    where filesystems have corrupted data (OpenZFS 2.2.0's block cloning zeroed recently
+    written files). The wrapper used to catch such a copy by hashing the output too."""
+
+    def offloaded(*args: object) -> int:
+        raise AssertionError("an offloaded copy")
+
+    monkeypatch.setattr(detached_store.os, "copy_file_range", offloaded)
+    monkeypatch.setattr(detached_store.os, "sendfile", offloaded)
+    data = os.urandom((5 << 20) + 123)  # several buffers' worth, and a partial one
+    out = outputs(tmp_path, **{"libx.rlib": data})
+    snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib"])
+    assert snapshot.read("libx.rlib") == data
+    assert snapshot.digests["libx.rlib"] == sha256(data).hexdigest()
+    snapshot.discard()
+
+
+def test_a_copy_that_cannot_be_mapped_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FUSE with direct I/O refuses mappings (ENODEV): the store reads the copy instead
+    of failing every time."""
+    import errno
+    import mmap
+
+    def refused(*args: object) -> object:
+        raise OSError(errno.ENODEV, "no mappings here")
+
+    monkeypatch.setattr(mmap, "mmap", refused)
+    out = outputs(tmp_path, **{"libx.rlib": b"first build", "libx.rmeta": b""})
+    snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib", "libx.rmeta"])
+    assert snapshot.read("libx.rlib") == b"first build"
+    assert snapshot.read("libx.rmeta") == b""
+    snapshot.discard()
 
 
 def test_a_symlinked_output_is_not_snapshotted(tmp_path: Path) -> None:

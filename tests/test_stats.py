@@ -49,9 +49,9 @@ def test_an_update_rewrites_the_stats_file_in_place(tmp_path: Path) -> None:
     a scan past every recently deleted one, and every call counts something."""
     counters.update_shard(str(tmp_path), "d", {"hits": 123456, "misses": 1})
     before = (tmp_path / "d" / "stats").stat()
-    counters.update_shard(str(tmp_path), "d", {"hits": -123455})  # shorter: truncated
+    counters.update_shard(str(tmp_path), "d", {"hits": -123455})  # shorter: padded
     after = (tmp_path / "d" / "stats").stat()
-    assert after.st_ino == before.st_ino and after.st_size < before.st_size
+    assert after.st_ino == before.st_ino and after.st_size == before.st_size
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["stats", "stats.lock"]
     values = counters.read_shard(str(tmp_path), "d")
     assert (values["hits"], values["misses"]) == (1, 1)
@@ -68,6 +68,18 @@ def test_a_symlinked_stats_file_is_not_written_through(tmp_path: Path) -> None:
         pass  # refused: the wrapper counts nothing rather than write through the link
     assert victim.read_text() == "not ours\n"
     assert counters.read_shard(str(tmp_path), "e")["hits"] == 0
+
+
+def test_a_filesystem_without_flock_still_shows_the_stats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counters.update_shard(str(tmp_path), "f", {"hits": 3})
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(37, "No locks available")  # ENOLCK: an NFS mount without lockd
+
+    monkeypatch.setattr(counters.fcntl, "flock", no_locks)
+    assert counters.read_totals(str(tmp_path))["hits"] == 3
 
 
 def test_zero_keeps_what_compression_saves_and_resets_time_saved(tmp_path: Path) -> None:

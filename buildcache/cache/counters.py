@@ -4,8 +4,9 @@ and read under a shared one. Rewritten in place, not replaced by a renamed temp 
 every call updates a counter, and on a filesystem without a journal each new inode
 costs a scan past every recently deleted one (ext4 will not reuse an inode for 30 s),
 about half a millisecond per file in a cold build. The lock is what keeps a reader
-from seeing half a write; a process killed mid-write leaves damaged lines, which
-count from zero.
+from seeing half a write. A file is never shortened: a shorter text is padded with
+empty lines to the old length, so each update is a single write of one small block,
+and no old line can survive past a new text's end. A damaged line counts from zero.
 
 Each file holds `name value` lines. Event counters only grow (until `stats --zero`);
 `bytes` and `files` track the shard's size so the size cap can be checked without
@@ -104,7 +105,7 @@ def read_shard(cache_dir: str, shard: str) -> dict[str, int]:
         return dict.fromkeys(ALL_COUNTERS, 0)
     try:
         if lock_fd >= 0:
-            fcntl.flock(lock_fd, fcntl.LOCK_SH)
+            _shared_lock(lock_fd)
         try:
             fd = os.open(os.path.join(directory, STATS_NAME), os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
@@ -116,6 +117,14 @@ def read_shard(cache_dir: str, shard: str) -> dict[str, int]:
     finally:
         if lock_fd >= 0:
             os.close(lock_fd)
+
+
+def _shared_lock(fd: int) -> None:
+    """A reader's lock; a filesystem without flock (ENOLCK) gets a read without one."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        pass
 
 
 def _read_all(fd: int) -> str:
@@ -147,10 +156,9 @@ def update_shard(
             if absolute:
                 values.update(absolute)
             data = _format(values)
-            written = os.pwrite(fd, data, 0)
-            if written != len(data):
+            data += b"\n" * (os.fstat(fd).st_size - len(data))  # never shorter: see above
+            if os.pwrite(fd, data, 0) != len(data):
                 raise OSError(f"short write to the {shard} shard's stats")
-            os.ftruncate(fd, written)
         finally:
             os.close(fd)
         return values

@@ -34,7 +34,10 @@ def read_journal(cache_dir: str, crate: str) -> list[dict[str, object]]:
         lock_fd = -1  # nothing recorded yet, or a cache this user may only read
     try:
         if lock_fd >= 0:
-            fcntl.flock(lock_fd, fcntl.LOCK_SH)
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_SH)
+            except OSError:
+                pass  # a filesystem without flock: read without it
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:

@@ -8,9 +8,9 @@ that compresses and stores the entry from the snapshot, at a lower priority, whi
 cargo goes on. The miss is counted by the wrapper before it returns; the child adds the
 bytes it stored.
 
-The snapshot is a copy made in the kernel (copy_file_range: about 8 ms for a 24 MB
-rlib, a reflink where the filesystem has them), while cargo still waits, so no later
-compile can change it under the child. Not hard links, though they cost nothing: a
+The snapshot is a copy (plain reads and writes through one buffer: about 10 ms for a
+24 MB rlib), made while cargo still waits, so no later compile can change it under the
+child. Not hard links, though they cost nothing: a
 link (and its removal) moves the ctime of the very output in the target dir, which
 invalidates every stamp-keyed digest of it (file_digests.py) and makes a dependent
 hashing it at that moment see it change under it. A copy counts only if the output's
@@ -53,7 +53,7 @@ from buildcache.wrapper.caller import cargo_pid
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import BinaryIO, Callable
 
 # The child's niceness: the compiles still running come first. The lowest there is:
 # at 10 each child still had a tenth of a compile's share of a core, and a cold build
@@ -86,16 +86,11 @@ class Snapshot:
         that come with it, for every byte of every output (about a tenth of the store's
         CPU on a cold build). Its digest goes to digests[name] and, as the digest of the
         output under the stamp it had while it was copied, to the records its
-        dependents look up (a stamp the output no longer has is never looked up)."""
+        dependents look up (a stamp the output no longer has is never looked up). The
+        copy is private (0600 in a 0700 dir): nothing but this store touches it between
+        this hash and the compression that reads it again."""
         with open(os.path.join(self.directory, name), "rb", opener=_no_follow) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                data: bytes | memoryview = b""
-            else:
-                # Nobody else writes the copy (a private file in a 0700 dir), so the
-                # mapping holds what was copied; it outlives the descriptor and the file.
-                flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-                data = memoryview(mmap.mmap(handle.fileno(), size, flags, mmap.PROT_READ))
+            data = _mapped(handle)
         digest = sha256(data).hexdigest()
         self.digests[name] = digest
         path, info = self.originals[name]
@@ -120,6 +115,19 @@ class Snapshot:
         except OSError:
             pass
         self.lock_fd = -1
+
+
+def _mapped(handle: BinaryIO) -> bytes | memoryview:
+    """The file's content, mapped (private, read-only), or read where it cannot be
+    mapped (an empty file; FUSE with direct I/O refuses mappings)."""
+    size = os.fstat(handle.fileno()).st_size
+    if size:
+        try:
+            flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
+            return memoryview(mmap.mmap(handle.fileno(), size, flags, mmap.PROT_READ))
+        except (OSError, ValueError):
+            pass
+    return handle.read()
 
 
 def _no_follow(path: str, flags: int) -> int:
@@ -154,9 +162,21 @@ def take_snapshot(cache_dir: str, out_dir: str, names: list[str], base_key: str)
     return snapshot
 
 
+# One buffer for every copy a process makes: no fresh memory (and page faults) per chunk.
+_COPY_BUFFER: list[memoryview] = []
+COPY_CHUNK = 1 << 20
+
+
 def _copy(source: str, destination: str) -> os.stat_result:
-    """A private copy of a regular file, made by the kernel where it can; returns the
-    source's stat, which must be the same after the copy as before it."""
+    """A private copy of a regular file; returns the source's stat, which must be the
+    same after the copy as before it. Copied with plain reads and writes, not the
+    kernel's copy offload (copy_file_range, sendfile): the copy is all the entry and the
+    output's digest record are made from, and offloaded copies are where filesystems
+    have corrupted data (OpenZFS 2.2.0's block cloning; CIFS copying before flushing
+    the source). A read is what every digest of an input is taken from anyway."""
+    if not _COPY_BUFFER:
+        _COPY_BUFFER.append(memoryview(bytearray(COPY_CHUNK)))
+    buffer = _COPY_BUFFER[0]
     source_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         info = os.fstat(source_fd)
@@ -164,26 +184,13 @@ def _copy(source: str, destination: str) -> os.stat_result:
             raise OSError(f"{source} is not a regular file")
         target_fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            left = info.st_size
-            try:
-                while left > 0:
-                    copied = os.copy_file_range(source_fd, target_fd, left)
-                    if copied == 0:
-                        break
-                    left -= copied
-            except OSError:  # EXDEV on older kernels, EINVAL on some filesystems
-                os.lseek(source_fd, 0, os.SEEK_SET)
-                os.lseek(target_fd, 0, os.SEEK_SET)
-                os.ftruncate(target_fd, 0)
-                left = info.st_size
-                while left > 0:
-                    copied = os.sendfile(target_fd, source_fd, None, left)
-                    if copied == 0:
-                        break
-                    left -= copied
-            if left:
-                raise OSError(f"{source} shrank while it was copied")
-            if stamp(os.fstat(source_fd)) != stamp(info):
+            copied = 0
+            while count := os.readv(source_fd, [buffer]):
+                written = 0
+                while written < count:
+                    written += os.write(target_fd, buffer[written:count])
+                copied += count
+            if copied != info.st_size or stamp(os.fstat(source_fd)) != stamp(info):
                 raise OSError(f"{source} changed while it was copied")
             os.fchmod(target_fd, info.st_mode & 0o777)  # the mode the entry records
         finally:
