@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 
@@ -37,6 +38,40 @@ def atomic_write(
         except OSError:
             pass
         raise
+
+
+def read_locked(path: str, lock_path: str) -> bytes | None:
+    """A small file rewritten in place under an flock on lock_path (the counters, the
+    journals): read whole under a shared lock on it, or None when it cannot be opened.
+    Without a lock file (never written yet) or flock (ENOLCK), read without the lock."""
+    try:
+        lock_fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        lock_fd = -1
+    try:
+        if lock_fd >= 0:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_SH)
+            except OSError:
+                pass
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            return read_all(fd)
+        finally:
+            os.close(fd)
+    finally:
+        if lock_fd >= 0:
+            os.close(lock_fd)
+
+
+def read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def restored_mode(stored_mode: int) -> int:

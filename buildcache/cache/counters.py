@@ -21,7 +21,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from buildcache.cache.atomic import is_real_dir, makedirs
+from buildcache.cache.atomic import is_real_dir, makedirs, read_all, read_locked
 
 SHARDS = "0123456789abcdef"
 EVENT_COUNTERS = (
@@ -97,41 +97,8 @@ def _format(values: dict[str, int]) -> bytes:
 
 def read_shard(cache_dir: str, shard: str) -> dict[str, int]:
     directory = _shard_dir(cache_dir, shard)
-    try:
-        lock_fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        lock_fd = -1  # never updated, or by a version that did not lock readers out
-    except OSError:
-        return dict.fromkeys(ALL_COUNTERS, 0)
-    try:
-        if lock_fd >= 0:
-            _shared_lock(lock_fd)
-        try:
-            fd = os.open(os.path.join(directory, STATS_NAME), os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return dict.fromkeys(ALL_COUNTERS, 0)
-        try:
-            return _parse(_read_all(fd))
-        finally:
-            os.close(fd)
-    finally:
-        if lock_fd >= 0:
-            os.close(lock_fd)
-
-
-def _shared_lock(fd: int) -> None:
-    """A reader's lock; a filesystem without flock (ENOLCK) gets a read without one."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-    except OSError:
-        pass
-
-
-def _read_all(fd: int) -> str:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", "replace")
+    data = read_locked(os.path.join(directory, STATS_NAME), os.path.join(directory, LOCK_NAME))
+    return _parse(data.decode("utf-8", "replace") if data else "")
 
 
 def update_shard(
@@ -150,7 +117,7 @@ def update_shard(
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         fd = os.open(os.path.join(directory, STATS_NAME), flags, 0o644)
         try:
-            values = _parse(_read_all(fd))
+            values = _parse(read_all(fd).decode("utf-8", "replace"))
             for name, delta in deltas.items():
                 values[name] = values.get(name, 0) + delta
             if absolute:

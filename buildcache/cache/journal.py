@@ -16,7 +16,7 @@ import marshal
 import os
 import time
 
-from buildcache.cache.atomic import makedirs
+from buildcache.cache.atomic import makedirs, read_all, read_locked
 
 JOURNAL_LENGTH = 16
 MARSHAL_VERSION = 4
@@ -28,38 +28,11 @@ def journal_path(cache_dir: str, crate: str) -> str:
 
 def read_journal(cache_dir: str, crate: str) -> list[dict[str, object]]:
     path = journal_path(cache_dir, crate)
-    try:
-        lock_fd = os.open(_lock_path(path), os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        lock_fd = -1  # nothing recorded yet, or a cache this user may only read
-    try:
-        if lock_fd >= 0:
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_SH)
-            except OSError:
-                pass  # a filesystem without flock: read without it
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return []
-        try:
-            return _parse(_read_all(fd))
-        finally:
-            os.close(fd)
-    finally:
-        if lock_fd >= 0:
-            os.close(lock_fd)
+    return _parse(read_locked(path, _lock_path(path)) or b"")
 
 
 def _lock_path(path: str) -> str:
     return os.path.join(os.path.dirname(path), "journal.lock")
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse(data: bytes) -> list[dict[str, object]]:
@@ -94,7 +67,7 @@ def record_inputs(
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         fd = os.open(path, flags, 0o644)
         try:
-            earlier = [r for r in _parse(_read_all(fd)) if r.get("key") != key]
+            earlier = [r for r in _parse(read_all(fd)) if r.get("key") != key]
             data = marshal.dumps([record, *earlier][:JOURNAL_LENGTH], MARSHAL_VERSION)
             if os.pwrite(fd, data, 0) != len(data):
                 raise OSError(f"short write to {path}")
