@@ -89,6 +89,23 @@ def test_reading_a_copy_records_its_digest_for_the_output(tmp_path: Path) -> Non
     snapshot.discard()
 
 
+def test_a_relative_out_dir_is_recorded_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The detached child runs from "/": the record must name the output where the
+    wrapper found it, not a path under "/"."""
+    cache = tmp_path / "cache"
+    out = outputs(tmp_path, **{"libx.rlib": b"what rustc wrote"})
+    info = (out / "libx.rlib").stat()
+    monkeypatch.chdir(tmp_path)
+    snapshot = take_snapshot(str(cache), "out", ["libx.rlib"], BASE_KEY)
+    assert snapshot is not None
+    monkeypatch.chdir("/")
+    snapshot.read("libx.rlib")
+    snapshot.discard()
+    assert record_of(cache, out / "libx.rlib", info) == sha256(b"what rustc wrote").hexdigest()
+
+
 def test_an_output_replaced_after_its_copy_gets_no_record_of_the_copy(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     out = outputs(tmp_path, **{"libx.rlib": b"first build"})

@@ -154,7 +154,8 @@ def take_snapshot(cache_dir: str, out_dir: str, names: list[str], base_key: str)
     try:
         os.mkdir(directory, 0o700)
         for name in names:
-            source = os.path.join(out_dir, name)
+            # Absolute: the child records the output's digest by path from "/" (_detach).
+            source = os.path.abspath(os.path.join(out_dir, name))
             snapshot.originals[name] = (source, _copy(source, os.path.join(directory, name)))
     except OSError:  # a symlink, an output changing, ENOSPC...: store in the foreground
         snapshot.discard()
