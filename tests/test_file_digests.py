@@ -123,3 +123,20 @@ def test_a_restore_records_its_digest_for_its_own_file_only(
         str(tmp_path / "cache"), str(lib), sha256(b"restored content").hexdigest(), written
     )
     assert content_digest(str(tmp_path / "cache"), str(lib)) == file_digest(str(lib))
+
+
+def test_a_list_of_names_is_recalled_whole_or_not_at_all(tmp_path: Path) -> None:
+    from buildcache.cache.file_digests import recall_names, remember_names
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    name = "ab" * 32
+    assert recall_names(str(cache), name) is None
+    names = ["libm.a", "libc_nonshared.a", "libé.a", os.fsdecode(b"lib\xff.a")]
+    remember_names(str(cache), name, names)
+    assert recall_names(str(cache), name) == names
+    remember_names(str(cache), "cd" * 32, [])
+    assert recall_names(str(cache), "cd" * 32) == []
+    (record,) = [path for path in cache.rglob("*.digest") if path.name.startswith("ab")]
+    record.write_bytes(record.read_bytes().replace(b"libm.a\n", b""))  # a name lost
+    assert recall_names(str(cache), name) is None

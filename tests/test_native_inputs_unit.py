@@ -138,3 +138,51 @@ def test_a_linked_output_keys_the_static_archives_of_the_default_dirs(
     (system / "libdep.a").write_bytes(b"!<arch>\nv2")
     assert keyed(tmp_path) != first
     assert keyed(tmp_path, crate_type="rlib") == keyed(tmp_path, crate_type="rlib")
+
+
+def test_a_system_linker_script_keys_what_it_names_on_every_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which system archives are scripts is recorded once (a linked call would otherwise
+    open every archive of /usr/lib twice); what a script names is still read each time:
+    it changes without the script or the dir changing."""
+    from buildcache.wrapper import native_inputs as module
+
+    system = tmp_path / "system"
+    system.mkdir()
+    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    (tmp_path / "cache").mkdir()
+    (system / "libplain.a").write_bytes(b"!<arch>\nplain")
+    named = tmp_path / "libm-2.36.a"
+    named.write_bytes(b"!<arch>\nv1")
+    (system / "libm.a").write_text(f"/* GNU ld script */\nGROUP ( {named} )\n")
+    first = keyed(tmp_path)
+    assert any(str(named) in line for line in first)
+    assert keyed(tmp_path) == first  # from the record
+    named.write_bytes(b"!<arch>\nv2")
+    assert keyed(tmp_path) != first
+
+
+def test_the_system_archives_are_opened_once_for_what_they_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from buildcache.wrapper import native_inputs as module
+
+    system = tmp_path / "system"
+    system.mkdir()
+    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    (tmp_path / "cache").mkdir()  # the wrapper creates it before anything is recorded
+    for index in range(5):
+        (system / f"lib{index}.a").write_bytes(b"!<arch>\n" + bytes([index]))
+    first = keyed(tmp_path)
+    opened: list[str] = []
+    monkeypatch.setattr(module, "_plain_archive", lambda path: opened.append(path) or True)
+    assert keyed(tmp_path) == first
+    assert opened == []
+    # A plain archive replaced by a script: the dir's digest moves, so it is looked at again.
+    named = tmp_path / "elsewhere.a"
+    named.write_bytes(b"!<arch>\nv1")
+    (system / "lib3.a").write_text(f"INPUT ( {named} )\n")
+    monkeypatch.undo()
+    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    assert any(str(named) in line for line in keyed(tmp_path))

@@ -21,7 +21,13 @@ import os
 import time
 
 from buildcache.cache.atomic import atomic_write, makedirs
-from buildcache.cache.digests import file_digest, is_hex_digest, text_digest
+from buildcache.cache.digests import (
+    file_digest,
+    is_hex_digest,
+    seal_text,
+    text_digest,
+    unseal_text,
+)
 
 RECORD_SUFFIX = ".digest"
 # Records written by this process, [bytes, files]: the wrapper adds them to the counters
@@ -52,15 +58,23 @@ def _recall(cache_dir: str, name: str) -> str | None:
 
 
 def _remember(
-    cache_dir: str, name: str, digest: str, info: os.stat_result, *, written_by_us: bool = False
+    cache_dir: str,
+    name: str,
+    digest: str,
+    info: os.stat_result | None,
+    *,
+    written_by_us: bool = False,
 ) -> None:
-    if not written_by_us and time.time_ns() - info.st_ctime_ns < RECENT_SECONDS * 1e9:
+    """info: the stat of the file the digest is of (None: the record is of content,
+    addressed by content, not by a stamp)."""
+    recent = info is not None and time.time_ns() - info.st_ctime_ns < RECENT_SECONDS * 1e9
+    if recent and not written_by_us:
         return
     path = _record_path(cache_dir, name)
     try:
         makedirs(cache_dir, os.path.dirname(path))
         fresh = not os.path.exists(path)
-        atomic_write(path, digest.encode("ascii"))
+        atomic_write(path, digest.encode("utf-8", "surrogateescape"))
         if fresh:
             WRITTEN[0] += len(digest)
             WRITTEN[1] += 1
@@ -149,6 +163,24 @@ def remember_written(cache_dir: str, path: str, digest: str, info: os.stat_resul
     by someone else must not get our digest."""
     name = text_digest("file", os.path.abspath(path), stamp(info))
     _remember(cache_dir, name, digest, info, written_by_us=True)
+
+
+def recall_names(cache_dir: str, name: str) -> list[str] | None:
+    """A list of file names remembered under name (remember_names), or None."""
+    try:
+        path = _record_path(cache_dir, name)
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            body = unseal_text(handle.read())
+    except (OSError, UnicodeDecodeError):
+        return None
+    if body is None:
+        return None  # damaged: found again, not trusted
+    return body.split("\n") if body else []
+
+
+def remember_names(cache_dir: str, name: str, names: list[str]) -> None:
+    """Record a list of file names (none holding a newline), sealed by its digest."""
+    _remember(cache_dir, name, seal_text("\n".join(names)).decode("utf-8", "surrogateescape"), None)
 
 
 def directory_digest(

@@ -28,7 +28,13 @@ from __future__ import annotations
 
 import os
 
-from buildcache.cache.file_digests import content_digest, directory_digest
+from buildcache.cache.digests import text_digest
+from buildcache.cache.file_digests import (
+    content_digest,
+    directory_digest,
+    recall_names,
+    remember_names,
+)
 from buildcache.wrapper.rustc_args import NotCacheable, RustcCall
 
 # Where the linker looks for libraries when no -L dir has them (Debian and friends;
@@ -105,20 +111,13 @@ def _may_be_library(name: str, looked_up: set[str]) -> bool:
     return name.endswith((".a", ".so")) or ".so." in name or name in looked_up
 
 
-def _pulled_in_by_dir(
-    cache_dir: str, directory: str, looked_up: set[str], *, archives_only: bool = False
-) -> list[str]:
+def _pulled_in_by_dir(cache_dir: str, directory: str, looked_up: set[str]) -> list[str]:
     """What the libraries in a search dir pull in from outside it. Not part of
     directory_digest's remembered record: a thin archive's members change without
     the dir or the archive changing."""
     try:
         with os.scandir(directory) as entries:
-            names = sorted(
-                item.name
-                for item in entries
-                if item.name.endswith(".a")
-                or (not archives_only and _may_be_library(item.name, looked_up))
-            )
+            names = sorted(item.name for item in entries if _may_be_library(item.name, looked_up))
     except (FileNotFoundError, NotADirectoryError):
         return []
     lines = []
@@ -314,5 +313,41 @@ def _system_archives(cache_dir: str) -> list[str]:
         lines.append(f"system archives {real} {archives}")
         # Only archives: the system's libc.so is a script naming libc.so.6, and shared
         # system libraries are keyed through the compiler driver (docs/how-it-works.md).
-        lines.extend(_pulled_in_by_dir(cache_dir, real, set(), archives_only=True))
+        for name in _system_non_archives(cache_dir, real, archives):
+            lines.extend(_pulled_in(cache_dir, os.path.join(real, name)))
     return lines
+
+
+def _system_non_archives(cache_dir: str, directory: str, archives: str) -> list[str]:
+    """The `.a` files of a system dir that are not plain archives (linker scripts such
+    as libm.a, thin archives): what they name can change without them, so they are
+    read on every linked call (_pulled_in). Which ones they are is a function of the
+    dir's archives digest (every `.a` name and content), so it is recorded under it:
+    otherwise each linked call would open all hundred archives to read their magic,
+    twice (before and after rustc), ~5 ms a time. Recorded only if the dir held
+    still while it was looked through."""
+    record = text_digest("system non-archives", directory, archives)
+    names = recall_names(cache_dir, record)
+    if names is not None:
+        return names
+    try:
+        with os.scandir(directory) as entries:
+            candidates = sorted(item.name for item in entries if item.name.endswith(".a"))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    names = [name for name in candidates if not _plain_archive(os.path.join(directory, name))]
+    held_still = directory_digest(cache_dir, directory, suffix=".a", shared=True) == archives
+    if held_still and not any("\n" in name for name in names):
+        remember_names(cache_dir, record, names)
+    return names
+
+
+def _plain_archive(path: str) -> bool:
+    """An ELF object or a regular archive: an input whole, naming nothing else. A file
+    that cannot be read is not one (_pulled_in then says why, as it did before)."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(_THIN_ARCHIVE_MAGIC))
+    except OSError:
+        return not os.path.isfile(path)  # gone or not a file: nothing to pull in
+    return magic.startswith(_ELF_MAGIC) or magic == _ARCHIVE_MAGIC
