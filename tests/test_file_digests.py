@@ -132,11 +132,11 @@ def test_a_list_of_names_is_recalled_whole_or_not_at_all(tmp_path: Path) -> None
     cache.mkdir()
     name = "ab" * 32
     assert recall_names(str(cache), name) is None
-    names = ["libm.a", "libc_nonshared.a", "libé.a", os.fsdecode(b"lib\xff.a")]
+    names = ["libm.a", "libc_nonshared.a", "libé.a", os.fsdecode(b"lib\xff.a"), "lib\r\n.a"]
     remember_names(str(cache), name, names)
     assert recall_names(str(cache), name) == names
     remember_names(str(cache), "cd" * 32, [])
     assert recall_names(str(cache), "cd" * 32) == []
     (record,) = [path for path in cache.rglob("*.digest") if path.name.startswith("ab")]
-    record.write_bytes(record.read_bytes().replace(b"libm.a\n", b""))  # a name lost
+    record.write_bytes(record.read_bytes().replace(b"libm.a\0", b""))  # a name lost
     assert recall_names(str(cache), name) is None

@@ -186,3 +186,59 @@ def test_the_system_archives_are_opened_once_for_what_they_are(
     monkeypatch.undo()
     monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
     assert any(str(named) in line for line in keyed(tmp_path))
+
+
+def test_a_system_archive_that_cannot_be_read_is_never_recorded_as_plain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A linker script removed and put back (`make install` again) while the dir is
+    looked through reads as missing: recorded as a plain archive, what it names would
+    never be keyed again under that content."""
+    from buildcache.wrapper import native_inputs as module
+
+    system = tmp_path / "system"
+    system.mkdir()
+    (tmp_path / "cache").mkdir()
+    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    named = tmp_path / "libm-2.36.a"
+    named.write_bytes(b"!<arch>\nv1")
+    script = system / "libm.a"
+    script.write_text(f"GROUP ( {named} )\n")
+    real_open = os.open
+
+    def vanishing(path: str, flags: int, *args: int) -> int:
+        if str(path) == str(script):
+            raise FileNotFoundError(path)
+        return real_open(path, flags, *args)
+
+    def vanishing_file(path: str, *args: object, **kwargs: object) -> object:
+        if str(path) == str(script):
+            raise FileNotFoundError(path)
+        return open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    real_isfile = os.path.isfile
+    with monkeypatch.context() as patched:  # gone while the archives are looked through
+        patched.setattr(module.os, "open", vanishing)
+        patched.setattr(module, "open", vanishing_file, raising=False)
+        patched.setattr(
+            module.os.path, "isfile", lambda path: path != str(script) and real_isfile(path)
+        )
+        keyed(tmp_path)
+    first = keyed(tmp_path)
+    assert any(str(named) in line for line in first)
+    named.write_bytes(b"!<arch>\nv2")
+    assert keyed(tmp_path) != first
+
+
+def test_a_fifo_named_like_an_archive_does_not_hang_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from buildcache.wrapper import native_inputs as module
+
+    system = tmp_path / "system"
+    system.mkdir()
+    (tmp_path / "cache").mkdir()
+    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    (system / "libplain.a").write_bytes(b"!<arch>\nplain")
+    os.mkfifo(system / "libpipe.a")
+    assert keyed(tmp_path) == keyed(tmp_path)

@@ -21,13 +21,7 @@ import os
 import time
 
 from buildcache.cache.atomic import atomic_write, makedirs
-from buildcache.cache.digests import (
-    file_digest,
-    is_hex_digest,
-    seal_text,
-    text_digest,
-    unseal_text,
-)
+from buildcache.cache.digests import file_digest, is_hex_digest, sha256, text_digest
 
 RECORD_SUFFIX = ".digest"
 # Records written by this process, [bytes, files]: the wrapper adds them to the counters
@@ -60,7 +54,7 @@ def _recall(cache_dir: str, name: str) -> str | None:
 def _remember(
     cache_dir: str,
     name: str,
-    digest: str,
+    digest: str | bytes,
     info: os.stat_result | None,
     *,
     written_by_us: bool = False,
@@ -74,7 +68,7 @@ def _remember(
     try:
         makedirs(cache_dir, os.path.dirname(path))
         fresh = not os.path.exists(path)
-        atomic_write(path, digest.encode("utf-8", "surrogateescape"))
+        atomic_write(path, digest if isinstance(digest, bytes) else digest.encode("ascii"))
         if fresh:
             WRITTEN[0] += len(digest)
             WRITTEN[1] += 1
@@ -166,21 +160,22 @@ def remember_written(cache_dir: str, path: str, digest: str, info: os.stat_resul
 
 
 def recall_names(cache_dir: str, name: str) -> list[str] | None:
-    """A list of file names remembered under name (remember_names), or None."""
+    """A list of file names remembered under name (remember_names), or None. Names go
+    as the file system has them (os.fsencode), whatever the locale's encoding."""
     try:
-        path = _record_path(cache_dir, name)
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            body = unseal_text(handle.read())
-    except (OSError, UnicodeDecodeError):
+        with open(_record_path(cache_dir, name), "rb") as handle:
+            seal, _, body = handle.read().partition(b"\n")
+    except OSError:
         return None
-    if body is None:
+    if seal != sha256(body).hexdigest().encode("ascii"):
         return None  # damaged: found again, not trusted
-    return body.split("\n") if body else []
+    return [os.fsdecode(item) for item in body.split(b"\0")] if body else []
 
 
 def remember_names(cache_dir: str, name: str, names: list[str]) -> None:
-    """Record a list of file names (none holding a newline), sealed by its digest."""
-    _remember(cache_dir, name, seal_text("\n".join(names)).decode("utf-8", "surrogateescape"), None)
+    """Record a list of file names, sealed by its digest."""
+    body = b"\0".join(os.fsencode(item) for item in names)
+    _remember(cache_dir, name, sha256(body).hexdigest().encode("ascii") + b"\n" + body, None)
 
 
 def directory_digest(

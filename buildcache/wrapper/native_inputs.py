@@ -27,6 +27,7 @@ Metadata-only compiles (`cargo check`) read no native code and skip all of this.
 from __future__ import annotations
 
 import os
+import stat
 
 from buildcache.cache.digests import text_digest
 from buildcache.cache.file_digests import (
@@ -34,6 +35,7 @@ from buildcache.cache.file_digests import (
     directory_digest,
     recall_names,
     remember_names,
+    stamp,
 )
 from buildcache.wrapper.rustc_args import NotCacheable, RustcCall
 
@@ -314,7 +316,9 @@ def _system_archives(cache_dir: str) -> list[str]:
         # Only archives: the system's libc.so is a script naming libc.so.6, and shared
         # system libraries are keyed through the compiler driver (docs/how-it-works.md).
         for name in _system_non_archives(cache_dir, real, archives):
-            lines.extend(_pulled_in(cache_dir, os.path.join(real, name)))
+            path = os.path.join(real, name)
+            if os.path.isfile(path):
+                lines.extend(_pulled_in(cache_dir, path))
     return lines
 
 
@@ -324,30 +328,57 @@ def _system_non_archives(cache_dir: str, directory: str, archives: str) -> list[
     read on every linked call (_pulled_in). Which ones they are is a function of the
     dir's archives digest (every `.a` name and content), so it is recorded under it:
     otherwise each linked call would open all hundred archives to read their magic,
-    twice (before and after rustc), ~5 ms a time. Recorded only if the dir held
-    still while it was looked through."""
+    twice (before and after rustc), ~5 ms a time. Recorded only if no `.a` file moved
+    while they were looked through (their stamps: ctime cannot go back, so a file
+    removed and put back shows too) and the digest is still the one it is recorded
+    under; a file that cannot be read is listed, never taken for an archive."""
     record = text_digest("system non-archives", directory, archives)
     names = recall_names(cache_dir, record)
     if names is not None:
         return names
-    try:
-        with os.scandir(directory) as entries:
-            candidates = sorted(item.name for item in entries if item.name.endswith(".a"))
-    except (FileNotFoundError, NotADirectoryError):
+    before = _archive_stamps(directory)
+    if before is None:
         return []
-    names = [name for name in candidates if not _plain_archive(os.path.join(directory, name))]
-    held_still = directory_digest(cache_dir, directory, suffix=".a", shared=True) == archives
-    if held_still and not any("\n" in name for name in names):
+    names = [name for name in sorted(before) if not _plain_archive(os.path.join(directory, name))]
+    try:
+        held_still = _archive_stamps(directory) == before and (
+            directory_digest(cache_dir, directory, suffix=".a", shared=True) == archives
+        )
+    except OSError:
+        held_still = False
+    if held_still:
         remember_names(cache_dir, record, names)
     return names
 
 
+def _archive_stamps(directory: str) -> dict[str, str] | None:
+    """Name -> stamp of the regular `.a` files in directory (the files its archives
+    digest covers); None when it cannot be listed."""
+    try:
+        with os.scandir(directory) as entries:
+            return {
+                item.name: stamp(item.stat())
+                for item in entries
+                if item.name.endswith(".a") and item.is_file()  # follows symlinks, as ld
+            }
+    except OSError:
+        return None
+
+
 def _plain_archive(path: str) -> bool:
     """An ELF object or a regular archive: an input whole, naming nothing else. A file
-    that cannot be read is not one (_pulled_in then says why, as it did before)."""
+    that cannot be opened, or is not a regular file by now, is not one (_pulled_in
+    then says why). Opened without blocking: a FIFO named `x.a` must not hang."""
     try:
-        with open(path, "rb") as handle:
-            magic = handle.read(len(_THIN_ARCHIVE_MAGIC))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
-        return not os.path.isfile(path)  # gone or not a file: nothing to pull in
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        magic = os.read(fd, len(_THIN_ARCHIVE_MAGIC))
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return magic.startswith(_ELF_MAGIC) or magic == _ARCHIVE_MAGIC
