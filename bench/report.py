@@ -151,6 +151,17 @@ def median_or_none(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def per_run_ratio(top: list[dict[str, Any]], bottom: list[dict[str, Any]]) -> float | None:
+    """The median of the ratios within each repetition. Repetitions are interleaved,
+    so a machine that drifts (other tenants, thermal limits: the no-wrapper cold build
+    ranged from 28 to 35 s within one hour here) slows both builds of a repetition
+    alike; the ratio of medians can pair a fast run of one with a slow run of the
+    other. None without two or more repetitions that have both."""
+    below = {run.get("rep"): run["seconds"] for run in bottom}
+    pairs = [run["seconds"] / below[run.get("rep")] for run in top if below.get(run.get("rep"))]
+    return statistics.median(pairs) if len(pairs) >= 2 else None
+
+
 def summarize(results: dict[str, Any]) -> None:
     """Add medians, ratios and per-hit figures to `results` in place."""
     configs = results["configs"]
@@ -166,6 +177,7 @@ def summarize(results: dict[str, Any]) -> None:
         value = top / bottom if top is not None and bottom else None
         ratios[name] = {
             "value": value,
+            "per_run": per_run_ratio(configs[numerator]["runs"], configs[denominator]["runs"]),
             "numerator": numerator,
             "denominator": denominator,
             "done_when_at_most": limit,
@@ -325,6 +337,8 @@ def format_table(results: dict[str, Any]) -> str:
         lines += ["", "ratios of medians (lower is better for the first tool)"]
         for name, ratio in results["ratios"].items():
             text = f"  {name:<41} {_fmt(ratio['value'], '.3f')}"
+            if ratio.get("per_run") is not None:
+                text += f"   (per repetition {ratio['per_run']:.3f})"
             if ratio["done_when_at_most"] is not None:
                 meets = (
                     "n/a"

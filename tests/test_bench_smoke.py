@@ -26,6 +26,16 @@ import run_bench  # noqa: E402
 from remotes import remote_servers  # noqa: E402
 
 
+def test_the_per_repetition_ratio_pairs_the_runs_of_one_repetition() -> None:
+    """A machine that slows down between repetitions slows both builds of each alike."""
+    from report import per_run_ratio
+
+    slow_later = [{"rep": rep, "seconds": 10.0 * rep} for rep in (1, 2, 3)]
+    wrapped = [{"rep": rep, "seconds": 10.5 * rep} for rep in (3, 1, 2)]
+    assert per_run_ratio(wrapped, slow_later) == pytest.approx(1.05)
+    assert per_run_ratio(wrapped[:1], slow_later) is None  # one repetition says nothing
+
+
 def keys(configs: list[run_bench.Config]) -> list[str]:
     return [config.key for config in configs]
 
