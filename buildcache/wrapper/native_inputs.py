@@ -353,16 +353,19 @@ def _system_non_archives(cache_dir: str, directory: str, archives: str) -> list[
 
 def _archive_stamps(directory: str) -> dict[str, str] | None:
     """Name -> stamp of the regular `.a` files in directory (the files its archives
-    digest covers); None when it cannot be listed."""
+    digest covers); None when the directory is gone. A file that vanishes between the
+    listing and its stat raises: the call is then not cached, rather than keyed as if
+    the file had never been there."""
     try:
-        with os.scandir(directory) as entries:
-            return {
-                item.name: stamp(item.stat())
-                for item in entries
-                if item.name.endswith(".a") and item.is_file()  # follows symlinks, as ld
-            }
-    except OSError:
+        with os.scandir(directory) as listing:
+            entries = list(listing)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    return {
+        item.name: stamp(item.stat())
+        for item in entries
+        if item.name.endswith(".a") and item.is_file()  # follows symlinks, as ld
+    }
 
 
 def _plain_archive(path: str) -> bool:
