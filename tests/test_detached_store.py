@@ -50,11 +50,11 @@ def test_a_snapshot_keeps_what_rustc_wrote_when_the_output_is_replaced(tmp_path:
     # The next compile of the crate writes a new file over the name (rustc, ld, lld)...
     (out / "new").write_bytes(b"second build, other code")
     os.replace(out / "new", out / "libx.rlib")
-    assert snapshot.read("libx.rlib") == b"first build"
+    assert snapshot.read("libx.rlib")[0] == b"first build"
     # ...or, a tool that does, rewrites it in place.
     with open(out / "libx.rlib", "r+b") as handle:
         handle.write(b"SECOND")
-    assert snapshot.read("libx.rlib") == b"first build"
+    assert snapshot.read("libx.rlib")[0] == b"first build"
     snapshot.discard()
 
 
@@ -82,9 +82,10 @@ def test_reading_a_copy_records_its_digest_for_the_output(tmp_path: Path) -> Non
     info = (out / "libx.rlib").stat()
     snapshot = snapshot_of(cache, out, ["libx.rlib"])
     assert record_of(cache, out / "libx.rlib", info) is None
-    assert snapshot.read("libx.rlib") == b"what rustc wrote"
+    data, read_digest = snapshot.read("libx.rlib")
+    assert data == b"what rustc wrote"
     digest = sha256(b"what rustc wrote").hexdigest()
-    assert snapshot.digests["libx.rlib"] == digest
+    assert read_digest == digest
     assert record_of(cache, out / "libx.rlib", info) == digest
     snapshot.discard()
 
@@ -112,7 +113,7 @@ def test_an_output_replaced_after_its_copy_gets_no_record_of_the_copy(tmp_path: 
     snapshot = snapshot_of(cache, out, ["libx.rlib"])
     (out / "new").write_bytes(b"second build")
     os.replace(out / "new", out / "libx.rlib")
-    assert snapshot.read("libx.rlib") == b"first build"
+    assert snapshot.read("libx.rlib")[0] == b"first build"
     snapshot.discard()
     # The record is under the first file's stamp: the second is hashed for itself.
     assert content_digest(str(cache), str(out / "libx.rlib")) == sha256(b"second build").hexdigest()
@@ -163,8 +164,7 @@ def test_the_copy_is_read_and_written_not_offloaded(
     data = os.urandom((5 << 20) + 123)  # several buffers' worth, and a partial one
     out = outputs(tmp_path, **{"libx.rlib": data})
     snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib"])
-    assert snapshot.read("libx.rlib") == data
-    assert snapshot.digests["libx.rlib"] == sha256(data).hexdigest()
+    assert snapshot.read("libx.rlib") == (data, sha256(data).hexdigest())
     snapshot.discard()
 
 
@@ -182,8 +182,8 @@ def test_a_copy_that_cannot_be_mapped_is_read(
     monkeypatch.setattr(mmap, "mmap", refused)
     out = outputs(tmp_path, **{"libx.rlib": b"first build", "libx.rmeta": b""})
     snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib", "libx.rmeta"])
-    assert snapshot.read("libx.rlib") == b"first build"
-    assert snapshot.read("libx.rmeta") == b""
+    assert snapshot.read("libx.rlib")[0] == b"first build"
+    assert snapshot.read("libx.rmeta")[0] == b""
     snapshot.discard()
 
 
@@ -205,7 +205,7 @@ def test_a_snapshot_across_filesystems(tmp_path: Path) -> None:
         out = outputs(tmp_path, **{"libx.rlib": data})
         (out / "libx.rlib").chmod(0o755)
         snapshot = snapshot_of(cache, out, ["libx.rlib"])
-        assert snapshot.read("libx.rlib") == data
+        assert snapshot.read("libx.rlib")[0] == data
         assert snapshot.mode("libx.rlib") == 0o755
         snapshot.discard()
         assert not os.listdir(staging.staging_dir(str(cache)))  # nothing left behind

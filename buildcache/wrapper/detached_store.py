@@ -70,35 +70,34 @@ class Snapshot:
     """Copies of rustc's outputs, the stat each output had while it was copied, and the
     held lock of the store."""
 
-    __slots__ = ("cache_dir", "directory", "digests", "lock_fd", "lock_path", "originals")
+    __slots__ = ("cache_dir", "directory", "lock_fd", "lock_path", "originals")
 
     def __init__(self, cache_dir: str, directory: str, lock_fd: int, lock_path: str) -> None:
         self.cache_dir = cache_dir
         self.directory = directory
-        self.digests: dict[str, str] = {}  # set by read()
         self.originals: dict[str, tuple[str, os.stat_result]] = {}  # name -> (path, stat)
         self.lock_fd = lock_fd
         self.lock_path = lock_path
 
-    def read(self, name: str) -> bytes | memoryview:
-        """The copy's content, mapped rather than read: hashing and compressing it from
-        the page cache spares a copy into fresh memory, and the page faults and unmaps
-        that come with it, for every byte of every output (about a tenth of the store's
-        CPU on a cold build). Its digest goes to digests[name] and, as the digest of the
-        output under the stamp it had while it was copied, to the records its
+    def read(self, name: str) -> tuple[bytes | memoryview, str]:
+        """The copy's content and its digest. Mapped rather than read: hashing and
+        compressing it from the page cache spares a copy into fresh memory, and the page
+        faults and unmaps that come with it, for every byte of every output (about a
+        tenth of the store's CPU on a cold build). The digest also goes, as the digest
+        of the output under the stamp it had while it was copied, to the records its
         dependents look up (a stamp the output no longer has is never looked up). The
         copy is private (0600 in a 0700 dir): nothing but this store touches it between
         this hash and the compression that reads it again."""
         with open(os.path.join(self.directory, name), "rb", opener=_no_follow) as handle:
             data = _mapped(handle)
         digest = sha256(data).hexdigest()
-        self.digests[name] = digest
         path, info = self.originals[name]
         remember_written(self.cache_dir, path, digest, info)
-        return data
+        return data, digest
 
     def mode(self, name: str) -> int:
-        return os.lstat(os.path.join(self.directory, name)).st_mode & 0o777
+        """The output's mode, which its copy was given (_copy)."""
+        return self.originals[name][1].st_mode & 0o777
 
     def discard(self) -> None:
         """Remove the copies and release the lock (the lock file only if it is ours)."""

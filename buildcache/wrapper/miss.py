@@ -156,10 +156,10 @@ def collect_outputs(
             continue
         if snapshot is not None:
             try:
-                outputs.append((name, snapshot.mode(name), snapshot.read(name)))
+                copy, digests[name] = snapshot.read(name)
             except OSError as error:
                 raise NotStorable(f"snapshot of {name}: {error}") from None
-            digests[name] = snapshot.digests[name]
+            outputs.append((name, snapshot.mode(name), copy))
             continue
         path = os.path.join(out_dir, name)
         try:
