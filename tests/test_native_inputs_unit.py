@@ -21,6 +21,18 @@ def keyed(tmp_path: Path, *args: str, crate_type: str = "bin") -> list[str]:
     return native_inputs(call, str(tmp_path / "cache"), os.environ)
 
 
+def system_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty dir standing in for the linker's default dirs, and the cache dir the
+    wrapper creates before anything is recorded."""
+    from buildcache.wrapper import native_inputs as module
+
+    system = tmp_path / "system"
+    system.mkdir()
+    (tmp_path / "cache").mkdir()
+    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    return system
+
+
 def test_a_search_dir_is_keyed_by_every_file_in_it(tmp_path: Path) -> None:
     """#[link(name = "foo", kind = "static")] in the source names no file on the command
     line; whatever rustc finds in the search dir must still be in the key."""
@@ -128,11 +140,7 @@ def test_a_linked_output_keys_the_static_archives_of_the_default_dirs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A dependency's `-l static:-bundle=NAME` reaches this link through its rlib."""
-    from buildcache.wrapper import native_inputs as module
-
-    system = tmp_path / "system"
-    system.mkdir()
-    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    system = system_dir(tmp_path, monkeypatch)
     (system / "libdep.a").write_bytes(b"!<arch>\nv1")
     first = keyed(tmp_path)
     (system / "libdep.a").write_bytes(b"!<arch>\nv2")
@@ -146,12 +154,7 @@ def test_a_system_linker_script_keys_what_it_names_on_every_call(
     """Which system archives are scripts is recorded once (a linked call would otherwise
     open every archive of /usr/lib twice); what a script names is still read each time:
     it changes without the script or the dir changing."""
-    from buildcache.wrapper import native_inputs as module
-
-    system = tmp_path / "system"
-    system.mkdir()
-    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
-    (tmp_path / "cache").mkdir()
+    system = system_dir(tmp_path, monkeypatch)
     (system / "libplain.a").write_bytes(b"!<arch>\nplain")
     named = tmp_path / "libm-2.36.a"
     named.write_bytes(b"!<arch>\nv1")
@@ -168,23 +171,19 @@ def test_the_system_archives_are_opened_once_for_what_they_are(
 ) -> None:
     from buildcache.wrapper import native_inputs as module
 
-    system = tmp_path / "system"
-    system.mkdir()
-    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
-    (tmp_path / "cache").mkdir()  # the wrapper creates it before anything is recorded
+    system = system_dir(tmp_path, monkeypatch)
     for index in range(5):
         (system / f"lib{index}.a").write_bytes(b"!<arch>\n" + bytes([index]))
     first = keyed(tmp_path)
     opened: list[str] = []
-    monkeypatch.setattr(module, "_plain_archive", lambda path: opened.append(path) or True)
-    assert keyed(tmp_path) == first
+    with monkeypatch.context() as patched:
+        patched.setattr(module, "_plain_archive", lambda path: opened.append(path) or True)
+        assert keyed(tmp_path) == first
     assert opened == []
     # A plain archive replaced by a script: the dir's digest moves, so it is looked at again.
     named = tmp_path / "elsewhere.a"
     named.write_bytes(b"!<arch>\nv1")
     (system / "lib3.a").write_text(f"INPUT ( {named} )\n")
-    monkeypatch.undo()
-    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
     assert any(str(named) in line for line in keyed(tmp_path))
 
 
@@ -196,10 +195,7 @@ def test_a_system_archive_that_cannot_be_read_is_never_recorded_as_plain(
     never be keyed again under that content."""
     from buildcache.wrapper import native_inputs as module
 
-    system = tmp_path / "system"
-    system.mkdir()
-    (tmp_path / "cache").mkdir()
-    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    system = system_dir(tmp_path, monkeypatch)
     named = tmp_path / "libm-2.36.a"
     named.write_bytes(b"!<arch>\nv1")
     script = system / "libm.a"
@@ -233,12 +229,7 @@ def test_a_system_archive_that_cannot_be_read_is_never_recorded_as_plain(
 def test_a_fifo_named_like_an_archive_does_not_hang_a_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from buildcache.wrapper import native_inputs as module
-
-    system = tmp_path / "system"
-    system.mkdir()
-    (tmp_path / "cache").mkdir()
-    monkeypatch.setattr(module, "SYSTEM_LIBRARY_DIRS", (str(system),))
+    system = system_dir(tmp_path, monkeypatch)
     (system / "libplain.a").write_bytes(b"!<arch>\nplain")
     os.mkfifo(system / "libpipe.a")
     assert keyed(tmp_path) == keyed(tmp_path)
