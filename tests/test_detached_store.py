@@ -5,6 +5,7 @@ a store in flight, and the fallback to storing at once."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -120,20 +121,21 @@ def test_an_output_replaced_after_its_copy_gets_no_record_of_the_copy(tmp_path: 
 
 
 @pytest.mark.parametrize("change", ["append", "rewrite_later"])
+@pytest.mark.parametrize("copy", ["sendfile", "read"])
 def test_an_output_that_changes_while_it_is_copied_is_not_snapshotted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str, copy: str
 ) -> None:
     """Another writer between the first and the last byte copied: the copy may be torn,
-    so there is no snapshot (the wrapper then stores at once, from a read it checks)."""
+    so there is no snapshot (the wrapper then stores at once, from a read it checks).
+    Whichever way the copy is made: by sendfile, or by reads where it cannot be used."""
     out = outputs(tmp_path, **{"libx.rlib": b"first build"})
-    real_readv = os.readv
-    reads = []
+    real_sendfile, real_read = os.sendfile, os.read
+    calls = []
 
-    def read_while_written(fd: int, buffers: list[memoryview]) -> int:
-        count = real_readv(fd, [buffers[0][:5]])
-        reads.append(count)
-        if len(reads) > 1:
-            return count
+    def written_meanwhile() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            return
         if change == "append":
             with open(out / "libx.rlib", "ab") as handle:
                 handle.write(b" and more")
@@ -141,31 +143,82 @@ def test_an_output_that_changes_while_it_is_copied_is_not_snapshotted(
             time.sleep(0.05)
             with open(out / "libx.rlib", "r+b") as handle:
                 handle.write(b"FIRST")
-        return count
 
-    monkeypatch.setattr(detached_store.os, "readv", read_while_written)
+    def send_while_written(out_fd: int, in_fd: int, offset: None, count: int) -> int:
+        if copy == "read":
+            raise OSError(errno.EINVAL, "this filesystem cannot splice")
+        sent = real_sendfile(out_fd, in_fd, offset, min(count, 5))
+        written_meanwhile()
+        return sent
+
+    def read_while_written(fd: int, count: int) -> bytes:
+        data = real_read(fd, min(count, 5))
+        written_meanwhile()
+        return data
+
+    monkeypatch.setattr(detached_store.os, "sendfile", send_while_written)
+    monkeypatch.setattr(detached_store.os, "read", read_while_written)
     assert take_snapshot(str(tmp_path / "cache"), str(out), ["libx.rlib"], BASE_KEY) is None
     assert os.listdir(staging.staging_dir(str(tmp_path / "cache"))) == []
 
 
-def test_the_copy_is_read_and_written_not_offloaded(
+def test_the_copy_is_not_offloaded_to_the_filesystem(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The entry and the output's digest record are made from the copy alone, so it is
-    made with plain reads: offloaded copies (copy_file_range, sendfile, reflinks) are
-    where filesystems have corrupted data (OpenZFS 2.2.0's block cloning zeroed recently
+    made through the kernel's generic read and write paths (sendfile's splice), never
+    handed to the filesystem: offloaded copies (copy_file_range, reflinks) are where
+    filesystems have corrupted data (OpenZFS 2.2.0's block cloning zeroed recently
     written files). The wrapper used to catch such a copy by hashing the output too."""
 
     def offloaded(*args: object) -> int:
         raise AssertionError("an offloaded copy")
 
     monkeypatch.setattr(detached_store.os, "copy_file_range", offloaded)
-    monkeypatch.setattr(detached_store.os, "sendfile", offloaded)
-    data = os.urandom((5 << 20) + 123)  # several buffers' worth, and a partial one
+    data = os.urandom((5 << 20) + 123)
     out = outputs(tmp_path, **{"libx.rlib": data})
     snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib"])
     assert snapshot.read("libx.rlib") == (data, sha256(data).hexdigest())
     snapshot.discard()
+
+
+@pytest.mark.parametrize("refusal", [errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM])
+def test_where_sendfile_cannot_copy_the_copy_is_read_and_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: int
+) -> None:
+    """A filesystem that cannot splice, or a sandbox that forbids the call, refuses
+    before anything is copied: every miss would otherwise be stored while cargo waits."""
+
+    def refused(*args: object) -> int:
+        raise OSError(refusal, "cannot splice here")
+
+    monkeypatch.setattr(detached_store.os, "sendfile", refused)
+    data = os.urandom((3 << 20) + 123)  # several reads' worth, and a partial one
+    out = outputs(tmp_path, **{"libx.rlib": data, "libx.rmeta": b""})
+    snapshot = snapshot_of(tmp_path / "cache", out, ["libx.rlib", "libx.rmeta"])
+    assert snapshot.read("libx.rlib") == (data, sha256(data).hexdigest())
+    assert snapshot.read("libx.rmeta")[0] == b""
+    snapshot.discard()
+
+
+def test_a_copy_that_fails_midway_is_no_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error after some bytes went (EIO, ENOSPC) is not retried another way: the
+    wrapper stores at once instead."""
+    real_sendfile = os.sendfile
+    sent: list[int] = []
+
+    def failing(out_fd: int, in_fd: int, offset: None, count: int) -> int:
+        if sent:
+            raise OSError(errno.EINVAL, "failed midway")
+        sent.append(real_sendfile(out_fd, in_fd, offset, 5))
+        return sent[0]
+
+    monkeypatch.setattr(detached_store.os, "sendfile", failing)
+    out = outputs(tmp_path, **{"libx.rlib": b"first build"})
+    assert take_snapshot(str(tmp_path / "cache"), str(out), ["libx.rlib"], BASE_KEY) is None
+    assert os.listdir(staging.staging_dir(str(tmp_path / "cache"))) == []
 
 
 def test_a_copy_that_cannot_be_mapped_is_read(
@@ -173,7 +226,6 @@ def test_a_copy_that_cannot_be_mapped_is_read(
 ) -> None:
     """FUSE with direct I/O refuses mappings (ENODEV): the store reads the copy instead
     of failing every time."""
-    import errno
     import mmap
 
     def refused(*args: object) -> object:

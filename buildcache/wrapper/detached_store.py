@@ -8,8 +8,8 @@ that compresses and stores the entry from the snapshot, at a lower priority, whi
 cargo goes on. The miss is counted by the wrapper before it returns; the child adds the
 bytes it stored.
 
-The snapshot is a copy (plain reads and writes through one buffer: about 10 ms for a
-24 MB rlib), made while cargo still waits, so no later compile can change it under the
+The snapshot is a copy (by sendfile: about 6.6 ms for a 24 MB rlib), made while
+cargo still waits, so no later compile can change it under the
 child. Not hard links, though they cost nothing: a
 link (and its removal) moves the ctime of the very output in the target dir, which
 invalidates every stamp-keyed digest of it (file_digests.py) and makes a dependent
@@ -162,21 +162,20 @@ def take_snapshot(cache_dir: str, out_dir: str, names: list[str], base_key: str)
     return snapshot
 
 
-# One buffer for every copy a process makes: no fresh memory (and page faults) per chunk.
-_COPY_BUFFER: list[memoryview] = []
-COPY_CHUNK = 1 << 20
-
-
 def _copy(source: str, destination: str) -> os.stat_result:
     """A private copy of a regular file; returns the source's stat, which must be the
-    same after the copy as before it. Copied with plain reads and writes, not the
-    kernel's copy offload (copy_file_range, sendfile): the copy is all the entry and the
-    output's digest record are made from, and offloaded copies are where filesystems
-    have corrupted data (OpenZFS 2.2.0's block cloning; CIFS copying before flushing
-    the source). A read is what every digest of an input is taken from anyway."""
-    if not _COPY_BUFFER:
-        _COPY_BUFFER.append(memoryview(bytearray(COPY_CHUNK)))
-    buffer = _COPY_BUFFER[0]
+    same after the copy as before it.
+
+    Copied by sendfile: the kernel moves the data from the source's page cache into
+    the copy's through the generic read and write paths (a splice), the ones read()
+    and write() take, so there is no buffer in this process (whose fresh pages cost
+    more to fault in than a small output costs to copy: 1.0 against 0.35 ms for a
+    small crate's rlib and rmeta, measured here) and one pass over the data instead
+    of two (a 24 MB rlib: 10 against 6.6 ms). Not copy_file_range, which hands the
+    copy to the filesystem: offloaded copies are where filesystems have corrupted
+    data (OpenZFS 2.2.0's block cloning; CIFS copying on the server before flushing
+    the source), and the copy is all the entry and the output's digest record are
+    made from. Where sendfile refuses a file, plain reads and writes copy it."""
     source_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         info = os.fstat(source_fd)
@@ -184,12 +183,7 @@ def _copy(source: str, destination: str) -> os.stat_result:
             raise OSError(f"{source} is not a regular file")
         target_fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            copied = 0
-            while count := os.readv(source_fd, [buffer]):
-                written = 0
-                while written < count:
-                    written += os.write(target_fd, buffer[written:count])
-                copied += count
+            copied = _send(source_fd, target_fd)
             if copied != info.st_size or stamp(os.fstat(source_fd)) != stamp(info):
                 raise OSError(f"{source} changed while it was copied")
             os.fchmod(target_fd, info.st_mode & 0o777)  # the mode the entry records
@@ -198,6 +192,39 @@ def _copy(source: str, destination: str) -> os.stat_result:
     finally:
         os.close(source_fd)
     return info
+
+
+# What one sendfile call is asked to copy (the kernel stops a call short of 2 GB).
+SEND_CHUNK = 1 << 30
+
+
+def _send(source_fd: int, target_fd: int) -> int:
+    """Copy from source_fd's start to target_fd; the number of bytes copied. A refusal
+    before anything was copied (a filesystem that cannot splice, a sandbox that forbids
+    the call) makes it a copy by reads and writes, from the start again; an error
+    after some bytes went is the caller's."""
+    copied = 0
+    try:
+        while count := os.sendfile(target_fd, source_fd, None, SEND_CHUNK):
+            copied += count
+    except OSError:
+        if copied:
+            raise
+        os.lseek(source_fd, 0, os.SEEK_SET)
+        os.ftruncate(target_fd, 0)
+        os.lseek(target_fd, 0, os.SEEK_SET)
+        return _read_and_write(source_fd, target_fd)
+    return copied
+
+
+def _read_and_write(source_fd: int, target_fd: int) -> int:
+    copied = 0
+    while chunk := os.read(source_fd, 1 << 20):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(target_fd, view) :]
+        copied += len(chunk)
+    return copied
 
 
 def children_outlive_cargo() -> bool:
