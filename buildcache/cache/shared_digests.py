@@ -11,6 +11,13 @@ the same record name (the file's path and its inode, size, mtime and ctime), in 
 user's private runtime dir (runtime_dir.py: 0700, so nobody else can plant a record;
 cleared on reboot, which costs one rehash). And only one process hashes a given file
 at a time: the others wait on its lock and read the record it wrote.
+
+What a new cache dir would otherwise find out again at its first compiles is shared
+the same way: the compiler's identity (two runs of rustc: rustc_identity.py), and for
+each system library dir the digest of its archives and which of them are linker
+scripts (native_inputs.py). Measured on the bench's cold build with a fresh cache
+dir: its first two compiles, which cargo starts together, spent 35 ms each on the
+identity and 50 ms each on the system archives.
 """
 
 from __future__ import annotations
@@ -37,34 +44,54 @@ def _directory() -> str | None:
     return directory
 
 
+# A record other than a digest (a rustc identity, a list of names) is small; more than
+# this is not one of ours.
+MAX_RECORD_BYTES = 1 << 20
+
+
+def available() -> bool:
+    """Whether the shared records can be used (a private runtime dir of this user)."""
+    return _directory() is not None
+
+
 def recall(name: str) -> str | None:
+    digest = recall_record(name, limit=65)
+    if digest is None:
+        return None
+    text = digest.decode("ascii", "replace")
+    return text if is_hex_digest(text) else None
+
+
+def recall_record(name: str, *, limit: int = MAX_RECORD_BYTES) -> bytes | None:
+    """The bytes recorded under name (remember_record), or None. Callers seal what
+    they record: a damaged record must not be trusted."""
     directory = _directory()
     if directory is None:
         return None
-    return _read(os.path.join(directory, name))
-
-
-def _read(path: str) -> str | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
-        digest = os.read(fd, 65).decode("ascii", "replace")
+        return os.read(fd, limit)
     except OSError:
         return None
     finally:
         os.close(fd)
-    return digest if is_hex_digest(digest) else None
 
 
 def remember(name: str, digest: str) -> bool:
     """True once the record is kept (False: the caller may keep it elsewhere)."""
+    return remember_record(name, digest.encode("ascii"))
+
+
+def remember_record(name: str, data: bytes) -> bool:
+    """True once data is kept under name."""
     directory = _directory()
-    if directory is None:
+    if directory is None or len(data) > MAX_RECORD_BYTES:
         return False
     try:
-        atomic_write(os.path.join(directory, name), digest.encode("ascii"), mode=0o600)
+        atomic_write(os.path.join(directory, name), data, mode=0o600)
     except OSError:
         return False  # a record only saves time
     return True

@@ -334,7 +334,7 @@ def _system_non_archives(cache_dir: str, directory: str, archives: str) -> list[
     removed and put back shows too) and the digest is still the one it is recorded
     under; a file that cannot be read is listed, never taken for an archive."""
     record = text_digest("system non-archives", directory, archives)
-    names = recall_names(cache_dir, record)
+    names = recall_names(cache_dir, record, shared=True)
     if names is not None:
         return names
     before = _archive_stamps(directory)
@@ -348,7 +348,7 @@ def _system_non_archives(cache_dir: str, directory: str, archives: str) -> list[
     except OSError:
         held_still = False
     if held_still:
-        remember_names(cache_dir, record, names)
+        remember_names(cache_dir, record, names, shared=True)
     return names
 
 
