@@ -4,6 +4,8 @@ each call `rustc -vV` must stop holding whenever another compiler would run."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,28 +15,54 @@ from buildcache.cache import file_digests
 from buildcache.wrapper import rustc_identity as identity_module
 from buildcache.wrapper.rustc_identity import rustc_identity
 
+LAUNCHER = r"""
+#include <limits.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+const char *driver_version(void);
+int main(int argc, char **argv) {
+    char self[PATH_MAX];
+    if (argc > 2 && strcmp(argv[1], "--print") == 0 && realpath("/proc/self/exe", self)) {
+        printf("%s\n", dirname(dirname(self)));  /* the sysroot: where the launcher is */
+        return 0;
+    }
+    printf("rustc 9.9.9 (fake %s)\n", driver_version());
+    return 0;
+}
+"""
 
-def settled(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    time.sleep(file_digests.RECENT_SECONDS + 0.05)  # a record needs a settled ctime
-    return path
 
-
-def fake_toolchain(root: Path, driver: bytes = b"driver one") -> tuple[str, Path]:
-    """A `rustc` that, like the real one, finds its sysroot from where it is, and a
-    sysroot with a driver library."""
+def fake_toolchain(root: Path, driver: str = "one") -> tuple[str, Path]:
+    """A toolchain laid out as rustup's: an ELF `bin/rustc` launcher that, like the real
+    one, finds its driver library through RUNPATH `$ORIGIN/../lib` and its sysroot from
+    where it is; `lib/librustc_driver-1.so` says which driver it is."""
     (root / "bin").mkdir(parents=True)
     (root / "lib").mkdir()
-    library = settled(root / "lib" / "librustc_driver-1.so", driver * 100)
+    library = build_driver(root / "lib", driver)
+    source = root / "launcher.c"
+    source.write_text(LAUNCHER)
     rustc = root / "bin" / "rustc"
-    rustc.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = --print ]; then dirname "$(dirname "$(readlink -f "$0")")"; '
-        'else echo "rustc 9.9.9 (fake)"; fi\n'
-    )
-    rustc.chmod(0o755)
-    settled(rustc, rustc.read_bytes())
+    subprocess.run(
+        ["gcc", "-o", str(rustc), str(source), f"-L{root / 'lib'}", "-l:librustc_driver-1.so",
+         "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"],
+        check=True,
+    )  # fmt: skip
+    source.unlink()
+    time.sleep(file_digests.RECENT_SECONDS + 0.05)  # a record needs a settled ctime
     return str(rustc), library
+
+
+def build_driver(directory: Path, driver: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / "driver.c"
+    source.write_text(f'const char *driver_version(void) {{ return "{driver}"; }}\n')
+    library = directory / "librustc_driver-1.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    source.unlink()
+    time.sleep(file_digests.RECENT_SECONDS + 0.05)
+    return library
 
 
 @pytest.fixture
@@ -58,25 +86,40 @@ def test_the_record_spares_the_query(tmp_path: Path, queries: list[str]) -> None
     assert queries == [rustc]
 
 
+@pytest.mark.parametrize("where", ["", "glibc-hwcaps/x86-64-v2", "tls"])
 def test_a_driver_from_ld_library_path_is_another_compiler(
-    tmp_path: Path, queries: list[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, queries: list[str], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    """LD_LIBRARY_PATH comes before rustc's RUNPATH: a dir holding a library of the
-    driver's name runs another compiler (which even reports another sysroot)."""
-    rustc, library = fake_toolchain(tmp_path / "toolchain")
+    """LD_LIBRARY_PATH comes before rustc's RUNPATH, and in each of its dirs the loader
+    looks in subdirs for the CPU first: a driver there runs another compiler, which
+    reports another sysroot (or the same, for an identical copy)."""
+    rustc, _ = fake_toolchain(tmp_path / "toolchain")
     cache = str(tmp_path / "cache")
     plain = rustc_identity(cache, rustc)
-    other = tmp_path / "other" / "lib"
-    other.mkdir(parents=True)
-    settled(other / library.name, b"a patched driver" * 100)
+    other = tmp_path / "other"
+    library = build_driver(other / where, "patched")
     monkeypatch.setenv("LD_LIBRARY_PATH", str(other))
     patched = rustc_identity(cache, rustc)
     assert patched != plain
-    settled(other / library.name, b"patched again" * 100)  # rebuilt in place
-    assert rustc_identity(cache, rustc) not in (plain, patched)
+    build_driver(other / where, "patched again")  # rebuilt in place, same name
+    assert library.exists() and rustc_identity(cache, rustc) not in (plain, patched)
+    assert len(queries) == 3  # found afresh each time: no record while it is there
     monkeypatch.delenv("LD_LIBRARY_PATH")
     assert rustc_identity(cache, rustc) == plain
-    assert len(queries) == 4
+    assert len(queries) == 3  # the record of the plain compiler holds again
+
+
+def test_no_record_is_made_while_another_driver_is_taken(
+    tmp_path: Path, queries: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found first with another driver in LD_LIBRARY_PATH: what is found then must not
+    be served once the variable is gone."""
+    rustc, _ = fake_toolchain(tmp_path / "toolchain")
+    build_driver(tmp_path / "other", "patched")
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path / "other"))
+    patched = rustc_identity(str(tmp_path / "cache"), rustc)
+    monkeypatch.delenv("LD_LIBRARY_PATH")
+    assert rustc_identity(str(tmp_path / "cache"), rustc) != patched
 
 
 def test_the_toolchains_own_lib_dir_on_ld_library_path_changes_nothing(
@@ -97,11 +140,22 @@ def test_a_preloaded_library_is_part_of_the_compiler(
     rustc, _ = fake_toolchain(tmp_path / "toolchain")
     cache = str(tmp_path / "cache")
     plain = rustc_identity(cache, rustc)
-    preload = settled(tmp_path / "libhook.so", b"hook one" * 100)
+    preload = tmp_path / "libhook.so"
+    shutil.copyfile(libm_path(), preload)  # a real library, so that it loads
     monkeypatch.setenv("LD_PRELOAD", str(preload))
     hooked = rustc_identity(cache, rustc)
-    settled(preload, b"hook two" * 100)
+    with preload.open("ab") as handle:
+        handle.write(b"changed")
     assert len({plain, hooked, rustc_identity(cache, rustc)}) == 3
+    assert len(queries) == 3  # no record while something is preloaded
+
+
+def libm_path() -> str:
+    for directory in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/lib"):
+        candidate = os.path.join(directory, "libm.so.6")
+        if os.path.isfile(candidate):
+            return candidate
+    pytest.skip("no libm.so.6 where this test looks")
 
 
 def test_a_toolchain_swapped_behind_a_symlink_is_another_compiler(
@@ -109,10 +163,9 @@ def test_a_toolchain_swapped_behind_a_symlink_is_another_compiler(
 ) -> None:
     """Two toolchains whose launchers are one inode (hard-linked by a dedup tool), the
     one in use chosen by a symlink: the launcher's stamp alone cannot tell them apart."""
-    first, _ = fake_toolchain(tmp_path / "one", driver=b"driver one")
+    first, _ = fake_toolchain(tmp_path / "one", driver="one")
     (tmp_path / "two" / "bin").mkdir(parents=True)
-    (tmp_path / "two" / "lib").mkdir()
-    settled(tmp_path / "two" / "lib" / "librustc_driver-1.so", b"driver two" * 100)
+    build_driver(tmp_path / "two" / "lib", "two")
     os.link(first, tmp_path / "two" / "bin" / "rustc")
     current = tmp_path / "current"
     current.symlink_to(tmp_path / "one")
@@ -121,3 +174,19 @@ def test_a_toolchain_swapped_behind_a_symlink_is_another_compiler(
     current.unlink()
     current.symlink_to(tmp_path / "two")
     assert rustc_identity(cache, str(current / "bin" / "rustc")) != one
+
+
+@pytest.mark.cargo
+def test_the_real_compiler_is_remembered_as_cargo_runs_it(
+    tmp_path: Path, queries: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cargo runs rustc with the target's deps dir and the toolchain's lib dir in
+    LD_LIBRARY_PATH; the toolchain's lib dir also holds LLVM's linker script."""
+    from tests.test_hot_path_imports import real_rustc
+
+    rustc = real_rustc()
+    lib = Path(rustc).resolve().parent.parent / "lib"
+    monkeypatch.setenv("LD_LIBRARY_PATH", f"{tmp_path}/target/debug/deps:{lib}")
+    cache = str(tmp_path / "cache")
+    assert rustc_identity(cache, rustc) == rustc_identity(cache, rustc)
+    assert len(queries) == 1

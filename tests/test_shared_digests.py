@@ -14,7 +14,7 @@ import pytest
 from buildcache.cache import file_digests, shared_digests
 from buildcache.cache.runtime_dir import runtime_dir
 from buildcache.wrapper.rustc_identity import _compiler_libraries, _sysroot_of, rustc_identity
-from tests.test_rustc_identity import fake_toolchain
+from tests.test_rustc_identity import build_driver, fake_toolchain
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_a_new_cache_dir_does_not_query_the_compiler_again(
     assert rustc_identity(str(tmp_path / "b"), rustc) == first
     assert queries == [rustc]
     # The compiler's library rebuilt in place: the shared record no longer holds.
-    old_file(library, b"driver two" * 100)
+    build_driver(library.parent, "two")
     assert rustc_identity(str(tmp_path / "c"), rustc) != first
     assert len(queries) == 2
     # A damaged shared record is not trusted either.

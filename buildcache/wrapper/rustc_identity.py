@@ -9,11 +9,11 @@ where rustc really lives, and LLVM).
 Running `rustc -vV` costs tens of milliseconds and hashing the libraries more, so
 the identity is cached in `<cache>/rustc/` keyed by the binary's path (as given and
 resolved) and validated by the stamps (size, mtime, ctime, inode) of the binary and of
-those libraries, and by what the dynamic loader would run instead of or besides them
-(LD_LIBRARY_PATH, LD_PRELOAD, LD_AUDIT: _loader_inputs): any change re-runs the query
-and rehashes what changed. A new cache dir
-takes the record from those every cache dir of the user shares (shared_digests.py),
-so a fresh CI cache does not run the query for each compile cargo starts at first.
+those libraries, while the dynamic loader's environment is plain (loader_env.py: no
+LD_PRELOAD, no LD_LIBRARY_PATH dir offering another driver): any change re-runs the
+query and rehashes what changed. A new cache dir takes the record from those every
+cache dir of the user shares (shared_digests.py), so a fresh CI cache does not run
+the query for each compile cargo starts at first.
 A rustup proxy (the `rustc` in ~/.cargo/bin) picks its toolchain from the
 environment and the directory, so for it the query runs every time; cargo
 itself hands the wrapper the real toolchain binary, so builds don't pay this.
@@ -26,11 +26,11 @@ import os
 from buildcache.cache.atomic import atomic_write, makedirs
 from buildcache.cache.digests import seal_text, text_digest, unseal_text
 from buildcache.cache.file_digests import content_digest
+from buildcache.wrapper import loader_env
 
 # Its record among those every cache dir of a user shares (shared_digests.py).
 SHARED_PREFIX = "rustc-identity-v2-"
-# In <sysroot>/lib: librustc_driver-<hash>.so and libLLVM*.so*.
-COMPILER_LIBRARY_PREFIXES = ("librustc_driver-", "libLLVM")
+COMPILER_LIBRARY_PREFIXES = loader_env.COMPILER_LIBRARY_PREFIXES
 
 
 def _is_rustup_proxy(path: str) -> bool:
@@ -66,13 +66,8 @@ def rustc_identity(cache_dir: str, rustc: str) -> str:
     """A digest that changes whenever the compiler (or its sysroot) changes."""
     rustc = locate_executable(rustc, os.environ.get("PATH", os.defpath))
     if _is_rustup_proxy(rustc):
-        query = _query(rustc)
-        return _identity(cache_dir, rustc, query, _sysroot_of(query))
-    # By the path cargo gave and the file it leads to: a toolchain dir behind a symlink
-    # swapped for another whose launcher is the same inode (hard-linked by a dedup
-    # tool) has another sysroot.
-    where = f"{os.path.abspath(rustc)} {os.path.realpath(rustc)}"
-    stamp = f"{where} {_stamp(os.stat(rustc))}"
+        return _found_afresh(cache_dir, rustc, proxy=True)[0]
+    stamp = _binary_stamp(rustc)
     name = text_digest(stamp)[:32]
     record = os.path.join(cache_dir, "rustc", name)
     try:
@@ -88,34 +83,71 @@ def rustc_identity(cache_dir: str, rustc: str) -> str:
     shared = shared_digests.recall_record(SHARED_PREFIX + name)
     identity = None if shared is None else _recorded_identity(shared, stamp)
     if shared is None or identity is None:
-        query = _query(rustc)
-        sysroot = _sysroot_of(query)
-        libraries = _library_stamps(sysroot)
-        identity = _identity(cache_dir, rustc, query, sysroot)
-        if _library_stamps(sysroot) != libraries:
-            return identity  # a library changed while we hashed it: no record
-        loader = _loader_stamps(sysroot)
-        shared = seal_text(f"{stamp}\n{sysroot}\n{libraries}\n{loader}\n{identity}")
-        shared_digests.remember_record(SHARED_PREFIX + name, shared)
+        publish = shared_digests.available()  # then its digests come from the files
+        identity, text = _found_afresh(cache_dir, rustc, proxy=False)
+        if text is None or _binary_stamp(rustc) != stamp:
+            return identity  # it changed while we looked, or cannot be remembered
+        shared = seal_text(f"{stamp}\n{text}\n{identity}")
+        if publish:
+            shared_digests.remember_record(SHARED_PREFIX + name, shared)
     makedirs(cache_dir, os.path.dirname(record))
     atomic_write(record, shared)
     return identity
 
 
+def _binary_stamp(rustc: str) -> str:
+    """rustc by the path cargo gave, the file it leads to (a toolchain dir behind a
+    symlink swapped for another whose launcher is the same inode, hard-linked by a
+    dedup tool, has another sysroot) and that file's stamp."""
+    return f"{os.path.abspath(rustc)} {os.path.realpath(rustc)} {_stamp(os.stat(rustc))}"
+
+
+def _found_afresh(cache_dir: str, rustc: str, *, proxy: bool) -> tuple[str, str | None]:
+    """The identity, from the query and the files; and what a record of it is validated
+    by (the sysroot and its libraries' stamps), or None when it must not be recorded: a
+    library changed while it was hashed, or the loader took or could take the
+    compiler's libraries from anywhere but the sysroot the launcher's RUNPATH leads to
+    (loader_env.py), before or after."""
+    query = _query(rustc)
+    sysroot = _sysroot_of(query)
+    libraries = _compiler_libraries(sysroot)
+    stamps = _library_stamps(libraries)
+    # A rustup proxy runs the toolchain's rustc: that is the launcher the loader loads.
+    launcher = os.path.join(sysroot, "bin", "rustc") if proxy else rustc
+    natural = loader_env.natural_libraries(launcher)
+    plain = loader_env.is_plain(natural)
+    loaded = loader_env.loaded_libraries(launcher)
+    recordable = (
+        not proxy
+        and plain
+        and loader_env.takes_natural(loaded, natural)
+        and [os.path.realpath(path) for path in libraries] == natural
+    )
+    identity = _identity(cache_dir, rustc, query, libraries, None if recordable else loaded)
+    if not recordable or _library_stamps(libraries) != stamps:
+        return identity, None
+    if not loader_env.is_plain(loader_env.natural_libraries(launcher)):
+        return identity, None
+    return identity, f"{sysroot}\n{stamps}"
+
+
 def _recorded_identity(record: bytes, stamp: str) -> str | None:
     """The identity a record holds, if it is whole and still holds: the binary and the
-    compiler's libraries have the stamps they had when it was written, and the dynamic
-    loader would take the same libraries."""
+    compiler's libraries have the stamps they had when it was written, and the loader's
+    environment is plain (loader_env.py)."""
     try:
         text = unseal_text(record.decode("utf-8", "surrogateescape"))
-        saved_stamp, sysroot, saved_libraries, saved_loader, identity = (text or "").split("\n")
+        saved_stamp, sysroot, saved_libraries, identity = (text or "").split("\n")
     except (UnicodeDecodeError, ValueError):
         return None
     if saved_stamp != stamp or len(identity) != 64:
         return None
-    if saved_libraries != _library_stamps(sysroot) or saved_loader != _loader_stamps(sysroot):
+    libraries = _compiler_libraries(sysroot)
+    if saved_libraries != _library_stamps(libraries):
         return None
-    return identity
+    # Recorded only where these were the natural libraries (_found_afresh); the stamps
+    # say they still are the same files.
+    return identity if loader_env.is_plain(libraries) else None
 
 
 def _stamp(info: os.stat_result) -> str:
@@ -139,9 +171,9 @@ def _compiler_libraries(sysroot: str) -> list[str]:
     return [os.path.join(directory, name) for name in sorted(wanted)]
 
 
-def _library_stamps(sysroot: str) -> str:
+def _library_stamps(libraries: list[str]) -> str:
     stamps = []
-    for path in _compiler_libraries(sysroot):
+    for path in libraries:
         try:
             stamps.append(f"{os.path.basename(path)} {_stamp(os.stat(path))}")
         except OSError:
@@ -149,67 +181,19 @@ def _library_stamps(sysroot: str) -> str:
     return "\t".join(stamps)
 
 
-def _identity(cache_dir: str, rustc: str, query: str, sysroot: str) -> str:
+def _identity(
+    cache_dir: str, rustc: str, query: str, libraries: list[str], loaded: list[str] | None
+) -> str:
     """-vV and the sysroot, plus the content of the compiler's binary and libraries
     (each digest remembered by its file's stamp, so a new launcher path costs no
-    rehash of the 150 MB driver), and of what the dynamic loader would take instead."""
+    rehash of the 150 MB driver); where the loader's environment is not plain, the
+    content of every file the loader says it would map into rustc."""
     parts = [query, "binary", content_digest(cache_dir, os.path.realpath(rustc), shared=True)]
-    for path in _compiler_libraries(sysroot):
-        parts += [os.path.basename(path), content_digest(cache_dir, path, shared=True)]
-    variables, files = _loader_inputs(sysroot)
-    if variables or files:  # none, as cargo runs rustc: no change to the identity
-        parts += ["loader", *variables]
-        parts += [item for path in files for item in (path, content_digest(cache_dir, path))]
-    return text_digest("rustc", *parts)
-
-
-# What makes the dynamic loader run other code in rustc than its own libraries.
-LOADER_VARIABLES = ("LD_PRELOAD", "LD_AUDIT")
-
-
-def _loader_inputs(sysroot: str) -> tuple[list[str], list[str]]:
-    """What the dynamic loader would run in rustc besides the sysroot's libraries: the
-    values of LD_PRELOAD and LD_AUDIT with the files they name, and any file that
-    LD_LIBRARY_PATH offers under the name of one of the compiler's libraries (it comes
-    before rustc's RUNPATH, so `LD_LIBRARY_PATH=other/lib` runs another compiler, which
-    even reports another sysroot). cargo puts the toolchain's own lib dir there: the
-    very same files are not counted."""
-    environ = os.environ
-    variables, files = [], []
-    for variable in LOADER_VARIABLES:
-        value = environ.get(variable, "")
-        if value.strip():
-            variables.append(f"{variable}={value}")
-            words = value.replace(":", " ").split()
-            files += [os.path.abspath(word) for word in words if "/" in word]
-    libraries = _compiler_libraries(sysroot)
-    own = set()
     for path in libraries:
-        try:
-            info = os.stat(path)
-            own.add((info.st_dev, info.st_ino))
-        except OSError:
-            pass
-    for directory in environ.get("LD_LIBRARY_PATH", "").split(":"):
-        for library in libraries:
-            candidate = os.path.abspath(os.path.join(directory or ".", os.path.basename(library)))
-            try:
-                info = os.stat(candidate)
-            except OSError:
-                continue
-            if (info.st_dev, info.st_ino) not in own:
-                files.append(candidate)
-    return variables, files
-
-
-def _loader_stamps(sysroot: str) -> str:
-    """_loader_inputs, as the record of an identity holds it: a change to any of them,
-    or a variable set or unset, and the record no longer holds."""
-    variables, files = _loader_inputs(sysroot)
-    stamps = []
-    for path in files:
-        try:
-            stamps.append(f"{path} {_stamp(os.stat(path))}")
-        except OSError:
-            stamps.append(f"{path} missing")
-    return "\t".join(variables + stamps)
+        parts += [os.path.basename(path), content_digest(cache_dir, path, shared=True)]
+    if loaded is not None:
+        parts.append("loaded")
+        parts += [
+            x for path in loaded for x in (path, content_digest(cache_dir, path, shared=True))
+        ]
+    return text_digest("rustc", *parts)
