@@ -190,3 +190,49 @@ def test_the_real_compiler_is_remembered_as_cargo_runs_it(
     cache = str(tmp_path / "cache")
     assert rustc_identity(cache, rustc) == rustc_identity(cache, rustc)
     assert len(queries) == 1
+
+
+@pytest.mark.parametrize("subdir", ["x86_64", "tls", "glibc-hwcaps/x86-64-v2"])
+def test_a_driver_in_a_cpu_subdir_of_the_toolchains_lib_dir_is_another_compiler(
+    tmp_path: Path, queries: list[str], subdir: str
+) -> None:
+    """The loader looks in those subdirs of the RUNPATH's dir before the dir itself."""
+    rustc, library = fake_toolchain(tmp_path / "toolchain")
+    cache = str(tmp_path / "cache")
+    plain = rustc_identity(cache, rustc)
+    build_driver(library.parent / subdir, "patched")
+    assert rustc_identity(cache, rustc) != plain
+
+
+def test_a_driver_found_only_through_ld_library_path_is_never_remembered(
+    tmp_path: Path, queries: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The toolchain's lib dir lacks the name the launcher asks for; LD_LIBRARY_PATH
+    offers it, first as a link to the toolchain's own driver, then as another one."""
+    rustc, library = fake_toolchain(tmp_path / "toolchain")
+    renamed = library.with_name("librustc_driver-2.so")
+    library.rename(renamed)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / library.name).symlink_to(renamed)
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(other))
+    cache = str(tmp_path / "cache")
+    linked = rustc_identity(cache, rustc)
+    (other / library.name).unlink()
+    build_driver(other, "patched")
+    assert rustc_identity(cache, rustc) != linked
+
+
+def test_where_the_loader_cannot_say_what_it_runs_the_call_is_not_cached(
+    tmp_path: Path, queries: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A launcher that is a script: the loader lists its interpreter's libraries, not
+    the compiler's; with another driver on offer, nothing can tell which one runs."""
+    _, library = fake_toolchain(tmp_path / "toolchain")
+    script = tmp_path / "toolchain" / "bin" / "rustc-script"
+    script.write_text(f'#!/bin/sh\nexec {tmp_path / "toolchain" / "bin" / "rustc"} "$@"\n')
+    script.chmod(0o755)
+    build_driver(tmp_path / "other", "patched")
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path / "other"))
+    with pytest.raises(OSError, match="cannot tell which compiler"):
+        rustc_identity(str(tmp_path / "cache"), str(script))

@@ -7,15 +7,17 @@ before any RUNPATH, and in each of its dirs glibc also looks in subdirs for the 
 a driver found in any of them is another compiler, which even reports another sysroot.
 LD_PRELOAD and LD_AUDIT run other code inside rustc. (/etc/ld.so.preload is root's.)
 
-So the compiler's identity (rustc_identity.py) is remembered only where the loader can
-take the compiler's libraries from nowhere but where the launcher's RUNPATH leads: the
-loader itself said so when the identity was found (LD_TRACE_LOADED_OBJECTS, ldd's way),
-and its environment is *plain* then and at every use: nothing preloaded or audited, and
-no LD_LIBRARY_PATH dir (cargo puts the target's deps dir and the toolchain's lib dir
-there) offers another file under a compiler library's name or has one of those subdirs
-at all. Otherwise the identity is found afresh on every call and covers every file the
-loader says it maps: slower, and exact. (A launcher that is a script, as some package
-managers' rustc is, takes that slower way too.)
+So the compiler's identity (rustc_identity.py) is remembered only where the loader
+takes the compiler's libraries from the sysroot the launcher's RUNPATH leads to: the
+loader itself said so when the identity was found (LD_TRACE_LOADED_OBJECTS, ldd's way,
+which also names every other library it maps), and its environment is *plain* then and
+at every use: nothing preloaded or audited, none of those CPU subdirs in the RUNPATH's
+dir, and no LD_LIBRARY_PATH dir (cargo puts the target's deps dir and the toolchain's
+lib dir there) offering another file under any of the names the loader looked up, or
+having such a subdir. Otherwise the identity is found afresh on every call and covers
+every file the loader says it maps; where it cannot say (a launcher it does not run, a
+libc whose loader does not list) and the environment is not plain, the call is not
+cached.
 """
 
 from __future__ import annotations
@@ -28,44 +30,56 @@ SEARCHED_SUBDIRS = (
     "glibc-hwcaps", "tls", "x86_64", "haswell", "xeon_phi", "avx512_1", "aarch64", "i686",
 )  # fmt: skip
 LOADER_VARIABLES = ("LD_PRELOAD", "LD_AUDIT")
+# How long the loader's listing may take (it maps the libraries and stops).
+TRACE_SECONDS = 30
 # In <sysroot>/lib: librustc_driver-<hash>.so and libLLVM*.so*.
 COMPILER_LIBRARY_PREFIXES = ("librustc_driver-", "libLLVM")
 
 
-def natural_libraries(launcher: str) -> list[str]:
-    """The compiler's libraries where the launcher's RUNPATH (`$ORIGIN/../lib`) leads:
-    what the loader takes when nothing comes before it."""
-    directory = os.path.join(os.path.dirname(os.path.realpath(launcher)), os.pardir, "lib")
+def natural_dir(launcher: str) -> str:
+    """Where the launcher's RUNPATH (`$ORIGIN/../lib`) leads."""
+    return os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(launcher)), "../lib"))
+
+
+def compiler_libraries(directory: str) -> list[str]:
+    """The compiler's libraries in a lib dir, sorted."""
     try:
         names = os.listdir(directory)
     except OSError:
         return []
     wanted = [n for n in names if n.startswith(COMPILER_LIBRARY_PREFIXES) and ".so" in n]
-    return [os.path.realpath(os.path.join(directory, name)) for name in sorted(wanted)]
+    return [os.path.join(directory, name) for name in sorted(wanted)]
 
 
-def is_plain(natural: list[str]) -> bool:
-    """Whether the loader can only take the compiler's libraries from where the
-    launcher's RUNPATH leads (natural: natural_libraries)."""
+def is_plain(libraries: dict[str, str], natural: str) -> bool:
+    """Whether the loader, asked for each name in libraries, can only find the file
+    libraries gives for it: nothing preloaded or audited, none of the CPU subdirs it
+    looks in first in the natural dir (where the RUNPATH leads), and no LD_LIBRARY_PATH
+    dir offering another file under one of those names or having such a subdir."""
     environ = os.environ
-    if not natural or any(environ.get(name, "").strip() for name in LOADER_VARIABLES):
+    if any(environ.get(name, "").strip() for name in LOADER_VARIABLES):
+        return False
+    if _has_searched_subdir(natural):
         return False
     search = environ.get("LD_LIBRARY_PATH", "")
     if not search:
         return True
     if "$" in search:
-        return False  # expanded by the loader, not here
-    by_name = {os.path.basename(path): path for path in natural}
+        return False  # expanded by the loader ($ORIGIN, $LIB, $PLATFORM), not here
     for directory in search.replace(";", ":").split(":"):
         directory = directory or "."  # an empty entry is the working directory
-        # Joined, not normalized: `link/..` is where the kernel's lookup leads.
-        if any(os.path.lexists(os.path.join(directory, sub)) for sub in SEARCHED_SUBDIRS):
+        if _has_searched_subdir(directory):
             return False
-        for name, library in by_name.items():
+        for name, library in libraries.items():
+            # Joined, not normalized: `link/..` is where the kernel's lookup leads.
             candidate = os.path.join(directory, name)
             if os.path.lexists(candidate) and not _same_file(candidate, library):
                 return False
     return True
+
+
+def _has_searched_subdir(directory: str) -> bool:
+    return any(os.path.lexists(os.path.join(directory, sub)) for sub in SEARCHED_SUBDIRS)
 
 
 def _same_file(path: str, other: str) -> bool:
@@ -75,35 +89,56 @@ def _same_file(path: str, other: str) -> bool:
         return False
 
 
-def takes_natural(loaded: list[str], natural: list[str]) -> bool:
-    """Whether every compiler library among what the loader listed is a natural one
-    (natural may hold more: `libLLVM-<v>.so` is a linker script for linking to LLVM)."""
-    compiler = [p for p in loaded if os.path.basename(p).startswith(COMPILER_LIBRARY_PREFIXES)]
-    return bool(compiler) and all(
-        any(_same_file(path, library) for library in natural) for path in compiler
-    )
+def same_files(paths: list[str], others: list[str]) -> bool:
+    """Whether every path is one of others' files."""
+    return all(any(_same_file(path, other) for other in others) for path in paths)
 
 
-def loaded_libraries(program: str) -> list[str]:
-    """Every file the dynamic loader maps into program, as it resolves them now (with
-    this process's environment); raises OSError when it cannot tell."""
-    import subprocess  # ~8 ms to import: only where the environment is not plain
+def loaded_libraries(program: str) -> dict[str, str]:
+    """What the dynamic loader maps into program as it resolves it now (with this
+    process's environment): each name asked for -> the file found; raises OSError
+    when it cannot tell. Empty where the loader does not list (not glibc's, a static
+    program) or lists another program's (a script's interpreter)."""
+    import subprocess  # ~8 ms to import: only when the identity is found afresh
 
+    # Where the variable is not heeded (a static launcher, another libc), the program
+    # runs for real, with no arguments: nothing to read, and a bound on the time.
     traced = subprocess.run(
         [program],
         env={**os.environ, "LD_TRACE_LOADED_OBJECTS": "1"},
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         check=False,
+        timeout=TRACE_SECONDS,
     )
     if traced.returncode != 0:
         raise OSError(f"the loader could not list what {program} loads")
-    paths = []
+    found = {}
     for line in traced.stdout.decode("utf-8", "surrogateescape").splitlines():
         # "\tlibfoo.so.1 => /path/libfoo.so.1 (0x...)" or "\t/lib64/ld-linux.so.2 (0x...)"
-        name, arrow, found = line.strip().partition(" => ")
-        path = (found if arrow else name).rpartition(" (")[0]
         if "not found" in line:
             raise OSError(f"{program}: {line.strip()}")
+        name, arrow, path = line.strip().partition(" => ")
+        path = (path if arrow else name).rpartition(" (")[0]
         if path.startswith("/"):
-            paths.append(path)
-    return paths
+            found[os.path.basename(name)] = path
+    return found
+
+
+def found_only_in(loaded: dict[str, str], natural: str) -> bool:
+    """Whether the loader found every library outside LD_LIBRARY_PATH's dirs, or in the
+    natural dir: a file found in another of them is not one whose stamp a record
+    keeps, so its content can change under the record."""
+    search = os.environ.get("LD_LIBRARY_PATH", "")
+    dirs = (
+        {os.path.realpath(d or ".") for d in search.replace(";", ":").split(":")}
+        if search
+        else set()
+    )
+    dirs.discard(natural)
+    return not any(os.path.realpath(os.path.dirname(path)) in dirs for path in loaded.values())
+
+
+def compiler_part(loaded: dict[str, str]) -> list[str]:
+    """The compiler's libraries among what the loader listed."""
+    return [path for name, path in loaded.items() if name.startswith(COMPILER_LIBRARY_PREFIXES)]

@@ -29,8 +29,7 @@ from buildcache.cache.file_digests import content_digest
 from buildcache.wrapper import loader_env
 
 # Its record among those every cache dir of a user shares (shared_digests.py).
-SHARED_PREFIX = "rustc-identity-v2-"
-COMPILER_LIBRARY_PREFIXES = loader_env.COMPILER_LIBRARY_PREFIXES
+SHARED_PREFIX = "rustc-identity-v3-"
 
 
 def _is_rustup_proxy(path: str) -> bool:
@@ -104,50 +103,72 @@ def _binary_stamp(rustc: str) -> str:
 
 def _found_afresh(cache_dir: str, rustc: str, *, proxy: bool) -> tuple[str, str | None]:
     """The identity, from the query and the files; and what a record of it is validated
-    by (the sysroot and its libraries' stamps), or None when it must not be recorded: a
-    library changed while it was hashed, or the loader took or could take the
-    compiler's libraries from anywhere but the sysroot the launcher's RUNPATH leads to
-    (loader_env.py), before or after."""
+    by, or None when it must not be recorded: a library changed while it was hashed, or
+    the loader took or could take the compiler's libraries from anywhere but the
+    sysroot the launcher's RUNPATH leads to (loader_env.py), before or after."""
     query = _query(rustc)
     sysroot = _sysroot_of(query)
-    libraries = _compiler_libraries(sysroot)
-    stamps = _library_stamps(libraries)
     # A rustup proxy runs the toolchain's rustc: that is the launcher the loader loads.
     launcher = os.path.join(sysroot, "bin", "rustc") if proxy else rustc
-    natural = loader_env.natural_libraries(launcher)
-    plain = loader_env.is_plain(natural)
+    natural = loader_env.natural_dir(launcher)
+    natural_libraries = loader_env.compiler_libraries(natural)
     loaded = loader_env.loaded_libraries(launcher)
+    compiler = loader_env.compiler_part(loaded)
+    # A distribution's rustc keeps its driver in the system's lib dir, not the sysroot's:
+    # then the libraries are those the loader found.
+    libraries = _compiler_libraries(sysroot) or sorted(compiler)
+    stamps = _library_stamps(libraries)
+    # Asked for by name: what the loader looked up (a script's interpreter's, where the
+    # launcher is a script), and the compiler's libraries by their file names.
+    asked = {**loaded, **{os.path.basename(path): path for path in libraries}}
+    plain = loader_env.is_plain(asked, natural)
     recordable = (
         not proxy
         and plain
-        and loader_env.takes_natural(loaded, natural)
-        and [os.path.realpath(path) for path in libraries] == natural
+        and bool(libraries)
+        and (not natural_libraries or loader_env.same_files(libraries, natural_libraries))
+        # Found where the libraries are, under their names, and nothing in another
+        # dir of LD_LIBRARY_PATH: the stamps the record keeps are of what was loaded.
+        and all(path in libraries or _beside(path, libraries) for path in compiler)
+        and loader_env.found_only_in(loaded, natural)
     )
-    identity = _identity(cache_dir, rustc, query, libraries, None if recordable else loaded)
+    if not recordable and not plain and not compiler:
+        raise OSError(f"cannot tell which compiler the loader runs for {launcher}")
+    extra = None if recordable else [launcher] * proxy + sorted(loaded.values())
+    identity = _identity(cache_dir, rustc, query, libraries, extra)
     if not recordable or _library_stamps(libraries) != stamps:
         return identity, None
-    if not loader_env.is_plain(loader_env.natural_libraries(launcher)):
+    if not loader_env.is_plain(asked, natural):
         return identity, None
-    return identity, f"{sysroot}\n{stamps}"
+    names = "\t".join(f"{name}\0{path}" for name, path in sorted(asked.items()))
+    return identity, f"{sysroot}\n{stamps}\n{natural}\n{names}"
+
+
+def _beside(path: str, libraries: list[str]) -> bool:
+    """Whether path is one of libraries, by directory and name."""
+    where = (os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+    return any(
+        (os.path.realpath(os.path.dirname(library)), os.path.basename(library)) == where
+        for library in libraries
+    )
 
 
 def _recorded_identity(record: bytes, stamp: str) -> str | None:
     """The identity a record holds, if it is whole and still holds: the binary and the
-    compiler's libraries have the stamps they had when it was written, and the loader's
-    environment is plain (loader_env.py)."""
+    compiler's libraries have the stamps they had when it was written, and the loader
+    would find every library where it did (loader_env.is_plain)."""
     try:
         text = unseal_text(record.decode("utf-8", "surrogateescape"))
-        saved_stamp, sysroot, saved_libraries, identity = (text or "").split("\n")
+        saved_stamp, sysroot, saved_libraries, natural, names, identity = (text or "").split("\n")
+        asked = dict(item.split("\0") for item in names.split("\t")) if names else {}
     except (UnicodeDecodeError, ValueError):
         return None
     if saved_stamp != stamp or len(identity) != 64:
         return None
-    libraries = _compiler_libraries(sysroot)
-    if saved_libraries != _library_stamps(libraries):
+    paths = [item.partition("\0")[0] for item in saved_libraries.split("\t")]
+    if saved_libraries != _library_stamps(paths):
         return None
-    # Recorded only where these were the natural libraries (_found_afresh); the stamps
-    # say they still are the same files.
-    return identity if loader_env.is_plain(libraries) else None
+    return identity if loader_env.is_plain(asked, natural) else None
 
 
 def _stamp(info: os.stat_result) -> str:
@@ -162,38 +183,30 @@ def _compiler_libraries(sysroot: str) -> list[str]:
     """The shared libraries the compiler runs: the driver (rustc itself, linked into a
     small launcher) and LLVM. A compiler rebuilt from patched sources keeps its
     version string; these files are what changes."""
-    directory = os.path.join(sysroot, "lib")
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    wanted = [n for n in names if n.startswith(COMPILER_LIBRARY_PREFIXES) and ".so" in n]
-    return [os.path.join(directory, name) for name in sorted(wanted)]
+    return loader_env.compiler_libraries(os.path.join(sysroot, "lib"))
 
 
 def _library_stamps(libraries: list[str]) -> str:
     stamps = []
     for path in libraries:
         try:
-            stamps.append(f"{os.path.basename(path)} {_stamp(os.stat(path))}")
+            stamps.append(f"{path}\0{_stamp(os.stat(path))}")
         except OSError:
-            stamps.append(f"{os.path.basename(path)} missing")
+            stamps.append(f"{path}\0missing")
     return "\t".join(stamps)
 
 
 def _identity(
-    cache_dir: str, rustc: str, query: str, libraries: list[str], loaded: list[str] | None
+    cache_dir: str, rustc: str, query: str, libraries: list[str], extra: list[str] | None
 ) -> str:
     """-vV and the sysroot, plus the content of the compiler's binary and libraries
     (each digest remembered by its file's stamp, so a new launcher path costs no
-    rehash of the 150 MB driver); where the loader's environment is not plain, the
-    content of every file the loader says it would map into rustc."""
+    rehash of the 150 MB driver); where the identity is not remembered, the content
+    of every file the loader says it maps too (extra), and a rustup proxy's launcher."""
     parts = [query, "binary", content_digest(cache_dir, os.path.realpath(rustc), shared=True)]
     for path in libraries:
         parts += [os.path.basename(path), content_digest(cache_dir, path, shared=True)]
-    if loaded is not None:
+    if extra is not None:
         parts.append("loaded")
-        parts += [
-            x for path in loaded for x in (path, content_digest(cache_dir, path, shared=True))
-        ]
+        parts += [x for path in extra for x in (path, content_digest(cache_dir, path, shared=True))]
     return text_digest("rustc", *parts)
