@@ -236,3 +236,30 @@ def test_where_the_loader_cannot_say_what_it_runs_the_call_is_not_cached(
     monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path / "other"))
     with pytest.raises(OSError, match="cannot tell which compiler"):
         rustc_identity(str(tmp_path / "cache"), str(script))
+
+
+def test_a_launcher_that_picks_its_toolchain_when_it_runs_is_never_remembered(
+    tmp_path: Path, queries: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script (or a dispatcher such as rustup's proxy under another name) maps no
+    driver itself: its stamp says nothing about the toolchain it will run."""
+    fake_toolchain(tmp_path / "one", driver="one")
+    fake_toolchain(tmp_path / "two", driver="two")
+    script = tmp_path / "rustc"
+    script.write_text('#!/bin/sh\nexec "$MY_TOOLCHAIN/bin/rustc" "$@"\n')
+    script.chmod(0o755)
+    cache = str(tmp_path / "cache")
+    monkeypatch.setenv("MY_TOOLCHAIN", str(tmp_path / "one"))
+    one = rustc_identity(cache, str(script))
+    monkeypatch.setenv("MY_TOOLCHAIN", str(tmp_path / "two"))
+    assert rustc_identity(cache, str(script)) != one
+
+
+def test_rustups_proxy_is_known_through_a_link_to_it(tmp_path: Path) -> None:
+    proxies = tmp_path / "cargo-bin"
+    proxies.mkdir()
+    (proxies / "rustup").write_text("#!/bin/sh\n")
+    os.link(proxies / "rustup", proxies / "rustc")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "rustc").symlink_to(proxies / "rustc")
+    assert identity_module._is_rustup_proxy(str(tmp_path / "bin" / "rustc"))

@@ -121,7 +121,7 @@ def loaded_libraries(program: str) -> dict[str, str]:
         name, arrow, path = line.strip().partition(" => ")
         path = (path if arrow else name).rpartition(" (")[0]
         if path.startswith("/"):
-            found[os.path.basename(name)] = path
+            found[os.path.basename(name if arrow else path)] = path
     return found
 
 

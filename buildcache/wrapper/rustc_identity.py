@@ -30,14 +30,19 @@ from buildcache.wrapper import loader_env
 
 # Its record among those every cache dir of a user shares (shared_digests.py).
 SHARED_PREFIX = "rustc-identity-v3-"
+DRIVER_PREFIX = "librustc_driver-"
 
 
 def _is_rustup_proxy(path: str) -> bool:
-    rustup = os.path.join(os.path.dirname(path), "rustup")
-    try:
-        return os.path.samefile(path, rustup)
-    except OSError:
-        return False
+    """rustup's proxy, by the name beside it or beside the file it leads to (a
+    `/usr/local/bin/rustc` linked to ~/.cargo/bin/rustc)."""
+    for directory in (os.path.dirname(path), os.path.dirname(os.path.realpath(path))):
+        try:
+            if os.path.samefile(path, os.path.join(directory, "rustup")):
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def _query(rustc: str) -> str:
@@ -127,8 +132,11 @@ def _found_afresh(cache_dir: str, rustc: str, *, proxy: bool) -> tuple[str, str 
         and plain
         and bool(libraries)
         and (not natural_libraries or loader_env.same_files(libraries, natural_libraries))
-        # Found where the libraries are, under their names, and nothing in another
-        # dir of LD_LIBRARY_PATH: the stamps the record keeps are of what was loaded.
+        # The program cargo gave maps the driver itself (not a script or a dispatcher
+        # that picks a toolchain when it runs), found where the libraries are, under
+        # their names, and nothing in another dir of LD_LIBRARY_PATH: the stamps the
+        # record keeps are of what was loaded.
+        and any(os.path.basename(path).startswith(DRIVER_PREFIX) for path in compiler)
         and all(path in libraries or _beside(path, libraries) for path in compiler)
         and loader_env.found_only_in(loaded, natural)
     )
