@@ -33,7 +33,8 @@ LOADER_VARIABLES = ("LD_PRELOAD", "LD_AUDIT")
 # How long the loader's listing may take (it maps the libraries and stops).
 TRACE_SECONDS = 30
 # In <sysroot>/lib: librustc_driver-<hash>.so and libLLVM*.so*.
-COMPILER_LIBRARY_PREFIXES = ("librustc_driver-", "libLLVM")
+DRIVER_PREFIX = "librustc_driver-"
+COMPILER_LIBRARY_PREFIXES = (DRIVER_PREFIX, "libLLVM")
 
 
 def natural_dir(launcher: str) -> str:
@@ -61,13 +62,9 @@ def is_plain(libraries: dict[str, str], natural: str) -> bool:
         return False
     if _has_searched_subdir(natural):
         return False
-    search = environ.get("LD_LIBRARY_PATH", "")
-    if not search:
-        return True
-    if "$" in search:
+    if "$" in environ.get("LD_LIBRARY_PATH", ""):
         return False  # expanded by the loader ($ORIGIN, $LIB, $PLATFORM), not here
-    for directory in search.replace(";", ":").split(":"):
-        directory = directory or "."  # an empty entry is the working directory
+    for directory in _search_dirs():
         if _has_searched_subdir(directory):
             return False
         for name, library in libraries.items():
@@ -76,6 +73,13 @@ def is_plain(libraries: dict[str, str], natural: str) -> bool:
             if os.path.lexists(candidate) and not _same_file(candidate, library):
                 return False
     return True
+
+
+def _search_dirs() -> list[str]:
+    """LD_LIBRARY_PATH's dirs as the loader splits it (on ':' and ';'; an empty entry
+    is the working directory); none when it is unset or empty."""
+    search = os.environ.get("LD_LIBRARY_PATH", "")
+    return [entry or "." for entry in search.replace(";", ":").split(":")] if search else []
 
 
 def _has_searched_subdir(directory: str) -> bool:
@@ -129,13 +133,7 @@ def found_only_in(loaded: dict[str, str], natural: str) -> bool:
     """Whether the loader found every library outside LD_LIBRARY_PATH's dirs, or in the
     natural dir: a file found in another of them is not one whose stamp a record
     keeps, so its content can change under the record."""
-    search = os.environ.get("LD_LIBRARY_PATH", "")
-    dirs = (
-        {os.path.realpath(d or ".") for d in search.replace(";", ":").split(":")}
-        if search
-        else set()
-    )
-    dirs.discard(natural)
+    dirs = {os.path.realpath(directory) for directory in _search_dirs()} - {natural}
     return not any(os.path.realpath(os.path.dirname(path)) in dirs for path in loaded.values())
 
 

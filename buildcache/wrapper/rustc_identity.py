@@ -30,7 +30,6 @@ from buildcache.wrapper import loader_env
 
 # Its record among those every cache dir of a user shares (shared_digests.py).
 SHARED_PREFIX = "rustc-identity-v3-"
-DRIVER_PREFIX = "librustc_driver-"
 
 
 def _is_rustup_proxy(path: str) -> bool:
@@ -136,8 +135,8 @@ def _found_afresh(cache_dir: str, rustc: str, *, proxy: bool) -> tuple[str, str 
         # that picks a toolchain when it runs), found where the libraries are, under
         # their names, and nothing in another dir of LD_LIBRARY_PATH: the stamps the
         # record keeps are of what was loaded.
-        and any(os.path.basename(path).startswith(DRIVER_PREFIX) for path in compiler)
-        and all(path in libraries or _beside(path, libraries) for path in compiler)
+        and any(os.path.basename(path).startswith(loader_env.DRIVER_PREFIX) for path in compiler)
+        and all(_beside(path, libraries) for path in compiler)
         and loader_env.found_only_in(loaded, natural)
     )
     if not recordable and not plain and not compiler:
