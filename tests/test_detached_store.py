@@ -6,6 +6,7 @@ a store in flight, and the fallback to storing at once."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -313,6 +314,65 @@ def test_the_child_leaves_cargos_pipes_and_holds_the_lock_until_done(tmp_path: P
     assert staging.wait_for_store(str(cache), BASE_KEY), "no store in flight was seen"
     assert marker.read_text() == "stored"
     assert os.listdir(staging.staging_dir(str(cache))) == []  # links and lock removed
+
+
+SCHEDULING_SCRIPT = textwrap.dedent(
+    """
+    import json, os, signal, sys, time
+    from pathlib import Path
+    from buildcache.wrapper.detached_store import run_detached, take_snapshot
+
+    cache, out, report = sys.argv[1:4]
+
+    def where():
+        try:
+            with open("/proc/self/autogroup") as handle:
+                autogroup = handle.read().split()[0]
+        except OSError:
+            autogroup = None
+        return {
+            "pid": os.getpid(),
+            "session": os.getsid(0),
+            "group": os.getpgrp(),
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "autogroup": autogroup,
+            "sighup_ignored": signal.getsignal(signal.SIGHUP) == signal.SIG_IGN,
+        }
+
+    snapshot = take_snapshot(cache, out, ["libx.rlib"], "ab" * 32)
+    assert snapshot is not None
+    Path(report + ".parent").write_text(json.dumps(where()))
+    assert run_detached(snapshot, lambda: Path(report).write_text(json.dumps(where())))
+    """
+)
+
+
+def test_the_child_leaves_the_callers_group_but_not_its_scheduling_group(tmp_path: Path) -> None:
+    """Niceness counts only within a scheduling group, and Linux's autogroups make each
+    session one: a store child in a session of its own competed with the compiles as
+    one more compile, whatever its niceness. It must stay in its caller's session (and
+    autogroup) at niceness 19, out of the caller's process group, which Ctrl-C and the
+    launch client's forwarded signals reach."""
+    out = outputs(tmp_path, **{"libx.rlib": b"data"})
+    cache, report = tmp_path / "cache", tmp_path / "report"
+    # The caller leads a group of its own in a session of its own, as the launch
+    # server's child does.
+    parent = subprocess.run(
+        [sys.executable, "-c", SCHEDULING_SCRIPT, str(cache), str(out), str(report)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,
+    )
+    assert parent.returncode == 0, parent.stderr
+    assert staging.wait_for_store(str(cache), BASE_KEY) or report.exists()
+    caller = json.loads((tmp_path / "report.parent").read_text())
+    child = json.loads(report.read_text())
+    assert child["session"] == caller["session"]
+    assert child["autogroup"] == caller["autogroup"]
+    assert child["group"] == child["pid"] != caller["group"]
+    assert child["nice"] == min(19, caller["nice"] + detached_store.CHILD_NICENESS)
+    assert child["sighup_ignored"]
 
 
 HOLDER_SCRIPT = textwrap.dedent(

@@ -16,7 +16,7 @@ its copy of each connection and, until the client hangs up:
 
 Only a call that has not answered is killed: the child sets a byte shared with the
 server before its answer, since a miss's background store may still be in the child's
-group, on its way out of it (detached_store.py, setsid), when the client, answered,
+group, on its way out of it (detached_store.py, setpgid), when the client, answered,
 exits. And should the server itself go while a build is stopped, the children's groups
 are orphaned with stopped members, so the kernel sends them SIGHUP and SIGCONT, which
 ends them; the clients then see their ends.
