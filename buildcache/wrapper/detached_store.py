@@ -290,9 +290,10 @@ def _detach(keep: int) -> None:
     of the build together, its niceness 19 notwithstanding: two busy processes kept
     about half of their throughput beside one such busy child and a tenth beside eight,
     against 0.93-0.97 beside eight left in their session (measured here, the same
-    every way but the session). In its own group it is out of reach of Ctrl-C
-    and of the signals the launch client forwards to its child's group; SIGHUP, which
-    a terminal's hang-up can still send to a session's processes, it ignores."""
+    every way but the session). In its own group it is out of reach of Ctrl-C,
+    Ctrl-Z and a terminal's hang-up (which reach the foreground group and the session
+    leader) and of the signals the launch client forwards to its child's group; it
+    ignores SIGHUP as well, for whatever else sends it to a session's processes."""
     os.setpgid(0, 0)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.chdir("/")  # every path the store uses is absolute
