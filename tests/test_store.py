@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,23 @@ def test_compressed_entries_are_smaller_and_count_what_they_save(tmp_path: Path)
     assert packed.bytes < plain.bytes and plain.compression_saved == 0
     assert packed.compression_saved == plain.bytes - packed.bytes
     assert store.compression_savings(str(path)) == packed.compression_saved
+
+
+def test_a_copy_far_behind_in_the_same_entry_is_stored_once(tmp_path: Path) -> None:
+    """An rlib carries the crate's metadata, which the entry also holds as the .rmeta,
+    megabytes earlier: further back than the fast levels' window. Incompressible
+    bytes, so only the match between the two copies can save anything."""
+    metadata = random.Random(7).randbytes(1_500_000)
+    entry = store.Entry(
+        [("libx-1.rmeta", 0o644, metadata), ("libx-1.rlib", 0o644, b"!<arch>\n" + metadata)],
+        b"",
+        b"",
+        compile_ms=1,
+    )
+    added = save(tmp_path, "ab" + "2" * 62, entry, level=1)
+    assert added.bytes < 1.1 * len(metadata)
+    loaded = store.load_entry(str(tmp_path), "ab" + "2" * 62)
+    assert loaded is not None and loaded.outputs == entry.outputs
 
 
 def test_replacing_a_compressed_entry_counts_only_the_change(tmp_path: Path) -> None:

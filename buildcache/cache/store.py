@@ -16,6 +16,17 @@ uncompressed entry has between its magic and its checksum) as one zstd frame,
 and a SHA-256 of everything before it: the checksum covers what is stored, so a
 damaged file is caught before anything is decompressed. Uncompressed entries,
 which older versions wrote, are still read.
+
+The frame is written with zstd's long-distance matching over a 128 MiB window
+(`zstd --long`): an rlib holds a copy of the crate's metadata, which the same
+entry also stores as the .rmeta, megabytes before it, out of reach of the few
+hundred KiB window of the fast levels. Measured on the bench workspace's debug
+outputs at level 1: 0.278 of the raw size without it, 0.182 with it, in 8% less
+CPU (the long matches are found by hash and skipped over). The window costs the
+compressing process memory up to the entry's size, 128 MiB at most (81 MiB more
+for a 91 MiB entry, measured). Any zstd decoder reads such a frame: 128 MiB is the
+window every decoder accepts without being told more, and a whole-frame decode
+writes into its output rather than a window buffer.
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ COMPRESSED_ENTRY_MAGIC = b"BCENTRZ1"  # the body is one zstd frame
 MANIFEST_MAGIC = b"BCMANIF1"
 MARSHAL_VERSION = 4
 DIGEST_SIZE = 32
+# zstd's --long: a 2**27-byte window, the largest every decoder accepts by default.
+LONG_WINDOW_LOG = 27
 # Candidates kept per manifest: one per distinct set of source contents seen for the
 # same arguments. Old ones rarely match again; a handful covers switching branches.
 MAX_MANIFEST_CANDIDATES = 12
@@ -79,7 +92,10 @@ def _seal_compressed(
     head = marshal.dumps(header, MARSHAL_VERSION)  # type: ignore[arg-type]
     body = [len(head).to_bytes(8, "little"), head, *blobs]
     body_size = sum(len(chunk) for chunk in body)
-    compressor = zstd.ZstdCompressor(level=level).compressobj(size=body_size)
+    params = zstd.ZstdCompressionParameters.from_level(
+        level, source_size=body_size, enable_ldm=True, window_log=LONG_WINDOW_LOG
+    )
+    compressor = zstd.ZstdCompressor(compression_params=params).compressobj(size=body_size)
     frame: list[bytes] = [compressor.compress(chunk) for chunk in body]
     frame.append(compressor.flush())
     if 8 + sum(len(chunk) for chunk in frame) >= body_size:  # the size field costs 8
