@@ -337,6 +337,7 @@ SCHEDULING_SCRIPT = textwrap.dedent(
             "nice": os.getpriority(os.PRIO_PROCESS, 0),
             "autogroup": autogroup,
             "sighup_ignored": signal.getsignal(signal.SIGHUP) == signal.SIG_IGN,
+            "oom_score_adj": int(Path("/proc/self/oom_score_adj").read_text()),
         }
 
     snapshot = take_snapshot(cache, out, ["libx.rlib"], "ab" * 32)
@@ -352,7 +353,7 @@ def test_the_child_leaves_the_callers_group_but_not_its_scheduling_group(tmp_pat
     session one: a store child in a session of its own competed with the compiles as
     one more compile, whatever its niceness. It must stay in its caller's session (and
     autogroup) at niceness 19, out of the caller's process group, which Ctrl-C and the
-    launch client's forwarded signals reach."""
+    launch client's forwarded signals reach; and first in line for the OOM killer."""
     out = outputs(tmp_path, **{"libx.rlib": b"data"})
     cache, report = tmp_path / "cache", tmp_path / "report"
     # The caller leads a group of its own in a session of its own, as the launch
@@ -373,6 +374,8 @@ def test_the_child_leaves_the_callers_group_but_not_its_scheduling_group(tmp_pat
     assert child["group"] == child["pid"] != caller["group"]
     assert child["nice"] == min(19, caller["nice"] + detached_store.CHILD_NICENESS)
     assert child["sighup_ignored"]
+    # Out of memory, the kernel takes a store before a compile (the caller's stays).
+    assert child["oom_score_adj"] == detached_store.OOM_SCORE_ADJ != caller["oom_score_adj"]
 
 
 HOLDER_SCRIPT = textwrap.dedent(

@@ -56,21 +56,73 @@ def test_compressed_entries_are_smaller_and_count_what_they_save(tmp_path: Path)
     assert store.compression_savings(str(path)) == packed.compression_saved
 
 
-def test_a_copy_far_behind_in_the_same_entry_is_stored_once(tmp_path: Path) -> None:
-    """An rlib carries the crate's metadata, which the entry also holds as the .rmeta,
-    megabytes earlier: further back than the fast levels' window. Incompressible
-    bytes, so only the match between the two copies can save anything."""
-    metadata = random.Random(7).randbytes(1_500_000)
-    entry = store.Entry(
-        [("libx-1.rmeta", 0o644, metadata), ("libx-1.rlib", 0o644, b"!<arch>\n" + metadata)],
+def metadata_entry(rlib_size: int = 3_000_000, rmeta_size: int = 1_500_000) -> store.Entry:
+    """Outputs as rustc writes a library: the rlib (listed first, as sorted names are)
+    carries a copy of the .rmeta as its first member. Incompressible bytes, so only
+    the match between the two copies can save anything."""
+    metadata = random.Random(7).randbytes(rmeta_size)
+    code = random.Random(8).randbytes(rlib_size - rmeta_size - 4096)
+    rlib = b"!<arch>\n" + bytes(4088) + metadata + code
+    return store.Entry(
+        [("libx-1.rlib", 0o644, rlib), ("libx-1.rmeta", 0o644, metadata)],
         b"",
         b"",
         compile_ms=1,
+        digests={"libx-1.rlib": "a" * 64, "libx-1.rmeta": "b" * 64},
     )
+
+
+def test_the_metadata_an_rlib_carries_is_stored_once(tmp_path: Path) -> None:
+    """An rlib holds a copy of the crate's metadata, which the entry also holds as the
+    .rmeta: further away than the fast levels' window reaches."""
+    entry = metadata_entry()
     added = save(tmp_path, "ab" + "2" * 62, entry, level=1)
-    assert added.bytes < 1.1 * len(metadata)
+    assert added.bytes < 3_000_000 + 100_000  # the rlib's bytes; the .rmeta's come free
     loaded = store.load_entry(str(tmp_path), "ab" + "2" * 62)
-    assert loaded is not None and loaded.outputs == entry.outputs
+    assert loaded is not None
+    assert sorted(loaded.outputs) == sorted(entry.outputs)
+    assert loaded.digests == entry.digests
+
+
+def test_the_long_window_covers_the_metadata_not_the_whole_entry(tmp_path: Path) -> None:
+    """The window is memory of the compressing process: sized to reach over the .rmeta
+    (stored first) into the rlib, not to the entry's size."""
+    zstd = compression.zstd()
+    assert zstd is not None
+    save(tmp_path, "ab" + "3" * 62, metadata_entry(rlib_size=24_000_000), level=1)
+    data = Path(store.path_for(str(tmp_path), "ab" + "3" * 62, "entry")).read_bytes()
+    frame = data[len(store.COMPRESSED_ENTRY_MAGIC) + 8 : -store.DIGEST_SIZE]
+    window = zstd.get_frame_parameters(frame).window_size
+    reach = 1_500_000 + store.LONG_WINDOW_SLACK  # over the .rmeta into the rlib
+    assert reach <= window <= 2 * reach
+    assert len(frame) < 24_000_000 + 100_000
+
+
+def test_bindings_that_refuse_long_matching_compress_the_plain_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zstd module without the parameters (or refusing them) costs the ratio, never
+    the entry."""
+    real = compression.zstd()
+    assert real is not None
+
+    class Bindings:
+        ZstdCompressor = real.ZstdCompressor
+        ZstdDecompressor = real.ZstdDecompressor
+        ZstdError = real.ZstdError
+
+    monkeypatch.setattr(compression, "zstd", lambda: Bindings)
+    entry = store.Entry(
+        [("libx-1.rlib", 0o644, b"rlib" * 1000), ("libx-1.rmeta", 0o644, b"meta" * 1000)],
+        b"",
+        b"",
+    )
+    added = save(tmp_path, "ab" + "4" * 62, entry, level=1)
+    path = Path(store.path_for(str(tmp_path), "ab" + "4" * 62, "entry"))
+    assert path.read_bytes().startswith(store.COMPRESSED_ENTRY_MAGIC)
+    assert added.compression_saved > 0
+    loaded = store.load_entry(str(tmp_path), "ab" + "4" * 62)
+    assert loaded is not None and sorted(loaded.outputs) == sorted(entry.outputs)
 
 
 def test_replacing_a_compressed_entry_counts_only_the_change(tmp_path: Path) -> None:

@@ -17,16 +17,18 @@ and a SHA-256 of everything before it: the checksum covers what is stored, so a
 damaged file is caught before anything is decompressed. Uncompressed entries,
 which older versions wrote, are still read.
 
-The frame is written with zstd's long-distance matching over a 128 MiB window
-(`zstd --long`): an rlib holds a copy of the crate's metadata, which the same
-entry also stores as the .rmeta, megabytes before it, out of reach of the few
-hundred KiB window of the fast levels. Measured on the bench workspace's debug
-outputs at level 1: 0.278 of the raw size without it, 0.182 with it, in 8% less
-CPU (the long matches are found by hash and skipped over). The window costs the
-compressing process memory up to the entry's size, 128 MiB at most (81 MiB more
-for a 91 MiB entry, measured). Any zstd decoder reads such a frame: 128 MiB is the
-window every decoder accepts without being told more, and a whole-frame decode
-writes into its output rather than a window buffer.
+An entry that holds an .rmeta beside other outputs is compressed with zstd's
+long-distance matching, its .rmeta stored first: the rlib carries a copy of that
+metadata as its first member (`lib.rmeta`, after the symbol table), and the fast
+levels' window (512 KiB at level 1) cannot reach back to the .rmeta. The window is
+sized to reach it, about the .rmeta's size, at most 128 MiB (zstd --long's); it is
+memory of the process that compresses, so not sized to the whole entry. Measured
+on the bench workspace's debug outputs at level 1: the rlib and rmeta pairs take
+0.182 of their raw size instead of 0.278, in 8% less CPU (the long matches are
+found by hash and skipped over). Any zstd decoder with its default limit (a 2**27
+window) reads such a frame. Should zstd refuse the parameters (an old or odd build
+of the bindings, too little memory for the window), the entry is compressed the
+plain way.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from buildcache.cache.digests import is_hex_digest, sha256
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 ENTRY_MAGIC = b"BCENTRY1"
 COMPRESSED_ENTRY_MAGIC = b"BCENTRZ1"  # the body is one zstd frame
@@ -49,7 +52,10 @@ MANIFEST_MAGIC = b"BCMANIF1"
 MARSHAL_VERSION = 4
 DIGEST_SIZE = 32
 # zstd's --long: a 2**27-byte window, the largest every decoder accepts by default.
-LONG_WINDOW_LOG = 27
+MAX_LONG_WINDOW_LOG = 27
+# What the window covers beyond the .rmeta: the rlib's archive header and symbol table,
+# which come before its copy of the metadata (553 KB in tokio's 24 MB rlib).
+LONG_WINDOW_SLACK = 2 << 20
 # Candidates kept per manifest: one per distinct set of source contents seen for the
 # same arguments. Old ones rarely match again; a handful covers switching branches.
 MAX_MANIFEST_CANDIDATES = 12
@@ -82,22 +88,32 @@ def _seal(
 
 
 def _seal_compressed(
-    header: object, blobs: list[bytes | memoryview], level: int
+    header: object, blobs: list[bytes | memoryview], level: int, long_window: int = 0
 ) -> list[bytes | memoryview] | None:
     """The compressed file's chunks, or None when zstd is unavailable or gains nothing
-    (then the entry is stored uncompressed). Streamed chunk by chunk: no joined copy."""
+    (then the entry is stored uncompressed). Streamed chunk by chunk: no joined copy.
+    long_window: the distance (bytes) long-distance matching must reach; 0: none."""
     zstd = compression.zstd()
     if zstd is None:
         return None
     head = marshal.dumps(header, MARSHAL_VERSION)  # type: ignore[arg-type]
     body = [len(head).to_bytes(8, "little"), head, *blobs]
     body_size = sum(len(chunk) for chunk in body)
-    params = zstd.ZstdCompressionParameters.from_level(
-        level, source_size=body_size, enable_ldm=True, window_log=LONG_WINDOW_LOG
-    )
-    compressor = zstd.ZstdCompressor(compression_params=params).compressobj(size=body_size)
-    frame: list[bytes] = [compressor.compress(chunk) for chunk in body]
-    frame.append(compressor.flush())
+    frame = None
+    if long_window:
+        try:
+            window_log = min(MAX_LONG_WINDOW_LOG, max(10, (long_window - 1).bit_length()))
+            params = zstd.ZstdCompressionParameters.from_level(
+                level, source_size=body_size, enable_ldm=True, window_log=window_log
+            )
+            frame = _compress(zstd.ZstdCompressor(compression_params=params), body, body_size)
+        except (AttributeError, TypeError, ValueError, MemoryError, zstd.ZstdError):
+            frame = None  # the plain way below
+    if frame is None:
+        try:
+            frame = _compress(zstd.ZstdCompressor(level=level), body, body_size)
+        except (MemoryError, zstd.ZstdError):
+            return None
     if 8 + sum(len(chunk) for chunk in frame) >= body_size:  # the size field costs 8
         return None
     chunks: list[bytes | memoryview] = [COMPRESSED_ENTRY_MAGIC, body_size.to_bytes(8, "little")]
@@ -107,6 +123,22 @@ def _seal_compressed(
         hasher.update(chunk)
     chunks.append(hasher.digest())
     return chunks
+
+
+def _compress(compressor: Any, body: list[bytes | memoryview], body_size: int) -> list[bytes]:
+    stream = compressor.compressobj(size=body_size)
+    frame: list[bytes] = [stream.compress(chunk) for chunk in body]
+    frame.append(stream.flush())
+    return frame
+
+
+def _long_window(outputs: Sequence[tuple[str, int, bytes | memoryview]]) -> int:
+    """How far back long-distance matching must reach in an entry whose outputs are in
+    stored order (.rmeta first): over the .rmeta to the rlib's copy of it. 0 when the
+    entry has no .rmeta beside another output (a binary, a proc-macro)."""
+    if len(outputs) < 2 or not outputs[0][0].endswith(".rmeta"):
+        return 0
+    return len(outputs[0][2]) + LONG_WINDOW_SLACK
 
 
 def _verified(magic: bytes, data: bytes) -> memoryview:
@@ -202,19 +234,22 @@ class Entry:
     def encode(self, *, compression_level: int = 0) -> list[bytes | memoryview]:
         """The file's chunks; compressed at that zstd level unless it is 0 (or zstd
         cannot be imported, or gains nothing)."""
+        # The .rmeta first, the rlib's copy of it within reach (_long_window). Stable:
+        # the others keep their order.
+        outputs = sorted(self.outputs, key=lambda output: not output[0].endswith(".rmeta"))
         header = {
-            "outputs": [(name, mode, len(data)) for name, mode, data in self.outputs],
+            "outputs": [(name, mode, len(data)) for name, mode, data in outputs],
             "stdout": len(self.stdout),
             "stderr": len(self.stderr),
             "compile_ms": self.compile_ms,  # older readers ignore keys they do not know
         }
         if self.digests:
-            header["digests"] = [self.digests.get(name, "") for name, _, _ in self.outputs]
+            header["digests"] = [self.digests.get(name, "") for name, _, _ in outputs]
         # As they are: a view into a mapped snapshot or a decoded entry is written and
         # hashed without a copy.
-        blobs = [data for _, _, data in self.outputs] + [self.stdout, self.stderr]
+        blobs = [data for _, _, data in outputs] + [self.stdout, self.stderr]
         if compression_level > 0:
-            chunks = _seal_compressed(header, blobs, compression_level)
+            chunks = _seal_compressed(header, blobs, compression_level, _long_window(outputs))
             if chunks is not None:
                 return chunks
         return _seal(ENTRY_MAGIC, header, blobs)

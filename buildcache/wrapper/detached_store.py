@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 # by a busy machine would hold up a lookup waiting for it. (Niceness works only within
 # the compiles' scheduling group: _detach.)
 CHILD_NICENESS = 19
+# The child's OOM score adjustment: the highest, the first process the OOM killer takes.
+OOM_SCORE_ADJ = 1000
 # What PID 1 is on a machine or container whose orphans live on (reparented to it)
 # after the process that started them exits. Anything else as PID 1 (a shell, cargo,
 # tini or dumb-init running the build) ends the namespace, and its orphans, with it.
@@ -310,13 +312,21 @@ def _detach(keep: int) -> None:
 
 
 def lower_priority() -> None:
-    """The compiles come first from now on; and no storage helper is started from here
-    (remote/client.py), since it would inherit the niceness."""
+    """The compiles come first from now on, for the CPU and for memory: should the
+    machine or the build's cgroup run out, the kernel's OOM killer takes a store (an
+    entry lost) before a compile (a build failed); a compressing store holds a window
+    of up to 128 MiB (cache/store.py) while dozens may be in flight. And no storage
+    helper is started from here (remote/client.py), since it would inherit both."""
     client = sys.modules.get("buildcache.remote.client")  # opened before the fork, if at all
     if client is not None:
         client.SPAWN_HELPER[0] = False
     try:
         os.nice(CHILD_NICENESS)
+    except OSError:
+        pass
+    try:  # raising it needs no privilege
+        with open("/proc/self/oom_score_adj", "w", encoding="ascii") as handle:
+            handle.write(str(OOM_SCORE_ADJ))
     except OSError:
         pass
 
