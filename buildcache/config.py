@@ -22,7 +22,7 @@ from buildcache.sizes import parse_cache_size
 DEFAULT_MAX_SIZE = "10G"
 # zstd level 1, ccache's default: on a cold debug build of real crates.io dependencies it
 # stored 3.6x less at 11 ms of CPU per entry, level 3 (sccache's) 4.0x for 17 ms (both
-# before the long-distance matching of cache/store.py, which takes level 1 to 4.7x).
+# before the long-distance matching of cache/store.py, which takes level 1 to 4.6x).
 # Every miss pays it, so the cheaper level wins by default.
 DEFAULT_COMPRESSION_LEVEL = 1
 MAX_COMPRESSION_LEVEL = 19  # zstd's own command line wants --ultra above this

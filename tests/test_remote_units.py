@@ -244,8 +244,11 @@ def test_a_background_store_never_starts_the_helper(
     from buildcache.wrapper import detached_store
 
     monkeypatch.setattr(client, "SPAWN_HELPER", [True])
-    monkeypatch.setattr(os, "nice", lambda increment: 0)  # not this test process
+    # Not this test process's niceness and OOM score: they would last the whole run.
+    monkeypatch.setattr(os, "nice", lambda increment: 0)
+    monkeypatch.setattr(detached_store, "OOM_SCORE_ADJ_FILE", [str(tmp_path / "oom_score_adj")])
     detached_store.lower_priority()
+    assert (tmp_path / "oom_score_adj").read_text() == str(detached_store.OOM_SCORE_ADJ)
     assert client.SPAWN_HELPER == [False]
 
     monkeypatch.setenv("BUILDCACHE_DIR", str(tmp_path / "cache"))

@@ -17,18 +17,17 @@ and a SHA-256 of everything before it: the checksum covers what is stored, so a
 damaged file is caught before anything is decompressed. Uncompressed entries,
 which older versions wrote, are still read.
 
-An entry that holds an .rmeta beside other outputs is compressed with zstd's
-long-distance matching, its .rmeta stored first: the rlib carries a copy of that
-metadata as its first member (`lib.rmeta`, after the symbol table), and the fast
-levels' window (512 KiB at level 1) cannot reach back to the .rmeta. The window is
-sized to reach it, about the .rmeta's size, at most 128 MiB (zstd --long's); it is
-memory of the process that compresses, so not sized to the whole entry. Measured
-on the bench workspace's debug outputs at level 1: the rlib and rmeta pairs take
-0.182 of their raw size instead of 0.278, in 8% less CPU (the long matches are
-found by hash and skipped over). Any zstd decoder with its default limit (a 2**27
-window) reads such a frame. Should zstd refuse the parameters (an old or odd build
-of the bindings, too little memory for the window), the entry is compressed the
-plain way.
+An entry that holds an .rmeta and an rlib is compressed with zstd's long-distance
+matching, the .rmeta stored first and the rlib next: the rlib carries a copy of the
+metadata as its first member (`lib.rmeta`, after the symbol table), out of reach of
+the fast levels' window (512 KiB at level 1). The window is sized to reach over the
+.rmeta to that copy, at most 128 MiB (zstd --long's); it is memory of the process
+that compresses, so not sized to the whole entry. Measured on the bench workspace's
+debug outputs at level 1 (with a 128 MiB window): the rlib and rmeta pairs take
+0.182 of their raw size instead of 0.278, in 8% less CPU (the long matches are found
+by hash and skipped over). Any zstd decoder with its default limit (a 2**27 window)
+reads such a frame. Should zstd refuse the parameters (an old or odd build of the
+bindings, too little memory for the window), the entry is compressed the plain way.
 """
 
 from __future__ import annotations
@@ -107,8 +106,8 @@ def _seal_compressed(
                 level, source_size=body_size, enable_ldm=True, window_log=window_log
             )
             frame = _compress(zstd.ZstdCompressor(compression_params=params), body, body_size)
-        except (AttributeError, TypeError, ValueError, MemoryError, zstd.ZstdError):
-            frame = None  # the plain way below
+        except Exception:  # noqa: BLE001 - refused parameters, no memory: the plain way below
+            frame = None
     if frame is None:
         try:
             frame = _compress(zstd.ZstdCompressor(level=level), body, body_size)
@@ -132,11 +131,18 @@ def _compress(compressor: Any, body: list[bytes | memoryview], body_size: int) -
     return frame
 
 
+def _stored_order(output: tuple[str, int, bytes | memoryview]) -> int:
+    name = output[0]
+    return 0 if name.endswith(".rmeta") else 1 if name.endswith(".rlib") else 2
+
+
 def _long_window(outputs: Sequence[tuple[str, int, bytes | memoryview]]) -> int:
     """How far back long-distance matching must reach in an entry whose outputs are in
-    stored order (.rmeta first): over the .rmeta to the rlib's copy of it. 0 when the
-    entry has no .rmeta beside another output (a binary, a proc-macro)."""
+    stored order: over the .rmeta to the rlib's copy of it. 0 when the entry is not an
+    .rmeta followed by an rlib (a binary, a proc-macro, `cargo check`'s metadata)."""
     if len(outputs) < 2 or not outputs[0][0].endswith(".rmeta"):
+        return 0
+    if not outputs[1][0].endswith(".rlib"):
         return 0
     return len(outputs[0][2]) + LONG_WINDOW_SLACK
 
@@ -234,9 +240,9 @@ class Entry:
     def encode(self, *, compression_level: int = 0) -> list[bytes | memoryview]:
         """The file's chunks; compressed at that zstd level unless it is 0 (or zstd
         cannot be imported, or gains nothing)."""
-        # The .rmeta first, the rlib's copy of it within reach (_long_window). Stable:
-        # the others keep their order.
-        outputs = sorted(self.outputs, key=lambda output: not output[0].endswith(".rmeta"))
+        # The .rmeta, then the rlib, whose copy of it is then within reach (_long_window).
+        # Stable: the others keep their order, after them.
+        outputs = sorted(self.outputs, key=_stored_order)
         header = {
             "outputs": [(name, mode, len(data)) for name, mode, data in outputs],
             "stdout": len(self.stdout),

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 CHILD_NICENESS = 19
 # The child's OOM score adjustment: the highest, the first process the OOM killer takes.
 OOM_SCORE_ADJ = 1000
+OOM_SCORE_ADJ_FILE = ["/proc/self/oom_score_adj"]  # a list: tests point it elsewhere
 # What PID 1 is on a machine or container whose orphans live on (reparented to it)
 # after the process that started them exits. Anything else as PID 1 (a shell, cargo,
 # tini or dumb-init running the build) ends the namespace, and its orphans, with it.
@@ -325,7 +326,7 @@ def lower_priority() -> None:
     except OSError:
         pass
     try:  # raising it needs no privilege
-        with open("/proc/self/oom_score_adj", "w", encoding="ascii") as handle:
+        with open(OOM_SCORE_ADJ_FILE[0], "w", encoding="ascii") as handle:
             handle.write(str(OOM_SCORE_ADJ))
     except OSError:
         pass
