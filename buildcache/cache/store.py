@@ -101,13 +101,14 @@ def _seal_compressed(
     frame = None
     if long_window:
         try:
+            # 10: zstd's smallest window log.
             window_log = min(MAX_LONG_WINDOW_LOG, max(10, (long_window - 1).bit_length()))
             params = zstd.ZstdCompressionParameters.from_level(
                 level, source_size=body_size, enable_ldm=True, window_log=window_log
             )
             frame = _compress(zstd.ZstdCompressor(compression_params=params), body, body_size)
         except Exception:  # noqa: BLE001 - refused parameters, no memory: the plain way below
-            frame = None
+            pass
     if frame is None:
         try:
             frame = _compress(zstd.ZstdCompressor(level=level), body, body_size)
@@ -140,9 +141,7 @@ def _long_window(outputs: Sequence[tuple[str, int, bytes | memoryview]]) -> int:
     """How far back long-distance matching must reach in an entry whose outputs are in
     stored order: over the .rmeta to the rlib's copy of it. 0 when the entry is not an
     .rmeta followed by an rlib (a binary, a proc-macro, `cargo check`'s metadata)."""
-    if len(outputs) < 2 or not outputs[0][0].endswith(".rmeta"):
-        return 0
-    if not outputs[1][0].endswith(".rlib"):
+    if [_stored_order(output) for output in outputs[:2]] != [0, 1]:
         return 0
     return len(outputs[0][2]) + LONG_WINDOW_SLACK
 
