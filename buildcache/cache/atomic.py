@@ -12,7 +12,11 @@ TEMP_PREFIX = ".tmp-"
 
 
 def atomic_write(
-    path: str, data: bytes | memoryview | list[bytes | memoryview], *, mode: int = 0o644
+    path: str,
+    data: bytes | memoryview | list[bytes | memoryview],
+    *,
+    mode: int = 0o644,
+    durable: bool = True,
 ) -> os.stat_result:
     """Write data to path so readers see the old file or the whole new one, never a torn one.
 
@@ -20,24 +24,40 @@ def atomic_write(
     filesystem. If anything fails, the temp file is removed and nothing is committed.
     Returns the stat of the file written, once in place (taken from its own descriptor:
     whatever another process may have put at path since, this is ours).
+
+    durable=False removes what is at path before the rename, as rustc does with the
+    outputs it replaces (its `non_durable_rename`): a rename over an existing file makes
+    ext4 and btrfs write the new file's data back before the rename returns (their
+    auto_da_alloc, for programs that forgot an fsync), 0.6 ms a file on an idle machine
+    here and 2.5 to 4 ms under load, most of a hit's time. Readers then see the old
+    file, no file, or the whole new one; never a torn one.
     """
     directory = os.path.dirname(path)
     temp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    # Raw writes to the descriptor: a buffered file object would add an fstat, an
+    # ioctl and lseeks per file, and copy what it buffers.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in data if isinstance(data, list) else [data]:
-                handle.write(chunk)
-            handle.flush()
-            os.chmod(temp, mode)  # the umask must not strip an executable's x bits
-            os.replace(temp, path)
-            return os.fstat(fd)  # after the rename, which moves the ctime
+        for chunk in data if isinstance(data, list) else [data]:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)  # the umask must not strip an executable's x bits
+        if not durable:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass  # none there; or a directory, which the rename then refuses
+        os.replace(temp, path)
+        return os.fstat(fd)  # after the rename, which moves the ctime
     except BaseException:
         try:
             os.unlink(temp)
         except OSError:
             pass
         raise
+    finally:
+        os.close(fd)
 
 
 def read_locked(path: str, lock_path: str) -> bytes | None:

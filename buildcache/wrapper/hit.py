@@ -61,7 +61,8 @@ def restore(entry: store.Entry, call: RustcCall, cache_dir: str) -> None:
             text = localize(bytes(data).decode("utf-8", "surrogateescape"), out_dir)
             data = text.encode("utf-8", "surrogateescape")
         path = os.path.join(out_dir, name)
-        written = atomic_write(path, data, mode=restored_mode(mode))
+        # Not durable, as rustc's own replacements of its outputs are not (atomic.py).
+        written = atomic_write(path, data, mode=restored_mode(mode), durable=False)
         if name == call.dep_info_name:
             continue
         digest = entry.digests.get(name)

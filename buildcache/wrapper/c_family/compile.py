@@ -237,7 +237,9 @@ def _restore(entry: store.Entry, call: CCall) -> bool:
 
     for name, path in wanted.items():
         mode, data = files[name]
-        atomic_write(path, data, mode=restored_mode(mode))  # as the compiler would under this umask
+        # The mode the compiler would give it under this umask; not durable, as the
+        # compiler's own output is not (atomic.py)
+        atomic_write(path, data, mode=restored_mode(mode), durable=False)
     write_stream(sys.stdout, entry.stdout)
     write_stream(sys.stderr, entry.stderr)
     return True
