@@ -9,8 +9,10 @@ directory, umask, open descriptors and environment, then runs the real rustc."""
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -777,3 +779,52 @@ def test_the_installed_client_names_its_interpreter() -> None:
     assert interpreter and os.access(interpreter, os.X_OK)
     assert client_interpreter(b"#!/usr/bin/python3\n") is None
     assert sys.executable  # the suite's interpreter need not be the client's
+
+
+@pytest.mark.parametrize("ending", ["answer", "hand_back"])
+def test_the_callers_pipes_end_before_the_child_is_torn_down(ending: str) -> None:
+    """cargo reads the compiler's output to its end: a served call's copies of cargo's
+    pipes must close when it answers, not when the child's exit is done with it."""
+    from buildcache import main
+    from buildcache.launch import child
+    from buildcache.launch.request import Request
+    from buildcache.wrapper import rustc_process
+
+    output_read, output_write = os.pipe()
+    ours, theirs = socket.socketpair()
+    forked = os.fork()
+    if forked == 0:  # the child of a call, with cargo's pipe as its stdout
+        real_exit = os._exit
+
+        def torn_down_slowly(code: int) -> None:
+            time.sleep(3)
+            real_exit(code)
+
+        try:
+            os._exit = torn_down_slowly  # type: ignore[assignment]
+            os.dup2(output_write, 1)
+            ours.close()
+
+            def wrapper(argv: list[str]) -> int:
+                if ending == "hand_back":
+                    rustc_process.HAND_BACK[0](["rustc", "-vV"])
+                return 0
+
+            main.main = wrapper  # type: ignore[assignment]
+            request = Request()
+            request.argv = [b"buildcache", b"rustc", b"-vV"]
+            child._call(theirs.detach(), request)
+        finally:
+            os._exit(0)
+    os.close(output_write)
+    theirs.close()
+    try:
+        assert ours.recv(1) in (b"X", b"E")
+        ready, _, _ = select.select([output_read], [], [], 2.0)
+        assert ready, "the pipe stayed open until the child exited"
+        assert os.read(output_read, 1) == b""
+        assert os.waitpid(forked, os.WNOHANG) == (0, 0)  # the child is still there
+    finally:
+        os.waitpid(forked, 0)
+        os.close(output_read)
+        ours.close()
