@@ -293,24 +293,29 @@ def _adopt_signals(request: Request) -> None:
     """Dispositions and mask as a Python started by the client would have them: what
     cargo ignored stays ignored (nohup), Python's own SIGINT handler unless SIGINT was
     ignored, SIGPIPE and SIGXFSZ ignored (Python's start-up does that), the rest
-    default; and the client's blocked signals blocked."""
-    for number in signal.valid_signals():
+    default; and the client's blocked signals blocked. Through _signal, the C module
+    signal.py wraps: its enum conversions of every number and handler cost 0.12 ms of
+    each call, against 4 us."""
+    import _signal
+
+    ignore, default = _signal.SIG_IGN, _signal.SIG_DFL
+    for number in _signal.valid_signals():
         if number in (signal.SIGKILL, signal.SIGSTOP):
             continue
         if number in request.ignored or number in (signal.SIGPIPE, signal.SIGXFSZ):
-            handler: object = signal.SIG_IGN
+            handler: object = ignore
         elif number == signal.SIGINT:
-            handler = signal.default_int_handler
+            handler = _signal.default_int_handler
         else:
-            handler = signal.SIG_DFL
+            handler = default
         try:
             # Python's own record of each disposition (it reads the inherited ones at
             # start-up): a system call only for the few that differ.
-            if signal.getsignal(number) is not handler:
-                signal.signal(number, handler)  # type: ignore[arg-type]
+            if _signal.getsignal(number) != handler:
+                _signal.signal(number, handler)
         except (OSError, ValueError):
             pass  # a signal Python will not touch (real-time ones it reserves)
-    signal.pthread_sigmask(signal.SIG_SETMASK, request.blocked)
+    _signal.pthread_sigmask(signal.SIG_SETMASK, request.blocked)
 
 
 def _coerce_c_locale(environ: os._Environ[bytes]) -> None:
