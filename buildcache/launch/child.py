@@ -296,7 +296,7 @@ def _adopt_signals(request: Request) -> None:
     default; and the client's blocked signals blocked. Through _signal, the C module
     signal.py wraps: its enum conversions of every number and handler cost 0.12 ms of
     each call, against 4 us."""
-    import _signal
+    import _signal  # type: ignore[import-not-found]  # no stub: signal.py's C module
 
     ignore, default = _signal.SIG_IGN, _signal.SIG_DFL
     for number in _signal.valid_signals():
