@@ -442,3 +442,73 @@ def test_leftovers_of_dead_stores_are_removed_and_live_ones_kept(tmp_path: Path)
     finally:
         holder.kill()
         holder.wait()
+
+
+AFTER_ANSWER_SCRIPT = textwrap.dedent(
+    """
+    import fcntl, json, os, signal, sys
+    from pathlib import Path
+    from buildcache.cache import staging
+    from buildcache.wrapper import detached_store
+    from buildcache.wrapper.detached_store import run_detached, take_snapshot
+
+    cache, out, report = sys.argv[1:4]
+
+    def no_fork():
+        raise AssertionError("forked")
+
+    os.fork = no_fork
+    detached_store.AFTER_ANSWER[0] = []  # as a launch server's child sets it
+    snapshot = take_snapshot(cache, out, ["libx.rlib"], "ab" * 32)
+    assert snapshot is not None
+    seen = {}
+
+    def job():
+        seen.update(
+            nice=os.getpriority(os.PRIO_PROCESS, 0),
+            oom_score_adj=int(Path("/proc/self/oom_score_adj").read_text()),
+            cwd=os.getcwd(),
+            sigint_ignored=signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+            lock_held=held(),
+        )
+
+    def held():
+        fd = os.open(staging.lock_path(cache, "ab" * 32), os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    assert run_detached(snapshot, job)
+    seen["before_answer"] = dict(seen)  # nothing ran yet
+    seen["locks"] = len(detached_store.deferred_locks())
+    detached_store.run_after_answer()
+    seen["staging"] = os.listdir(staging.staging_dir(cache))
+    Path(report).write_text(json.dumps(seen))
+    """
+)
+
+
+def test_a_launch_servers_child_stores_after_its_answer_without_a_fork(tmp_path: Path) -> None:
+    """The launch child exists for one call and is done once it answered: it stores the
+    miss itself then, as a detached child would (niceness, OOM score, cwd), with the
+    store's lock held until the store is done."""
+    out = outputs(tmp_path, **{"libx.rlib": b"data"})
+    cache, report = tmp_path / "cache", tmp_path / "report"
+    ran = subprocess.run(
+        [sys.executable, "-c", AFTER_ANSWER_SCRIPT, str(cache), str(out), str(report)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    seen = json.loads(report.read_text())
+    assert seen["before_answer"] == {} and seen["locks"] == 1
+    assert seen["nice"] == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 19)
+    assert seen["oom_score_adj"] == detached_store.OOM_SCORE_ADJ
+    assert seen["cwd"] == "/" and seen["sigint_ignored"] and seen["lock_held"]
+    assert seen["staging"] == []  # the copies and the lock file gone
+    assert not staging.wait_for_store(str(cache), BASE_KEY, timeout=0.1)  # released

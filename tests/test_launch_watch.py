@@ -16,24 +16,32 @@ from buildcache.launch.control import process_state as state
 from buildcache.launch.watch import CallWatch
 
 
-def a_call_in_flight(answered: bool) -> tuple[CallWatch, socket.socket, int, socket.socket]:
-    """A watch with one call: (watch, the client's end, the child's pid, the listener)."""
+def a_call_in_flight(
+    answered: bool, client: int = 0
+) -> tuple[CallWatch, socket.socket, int, socket.socket]:
+    """A watch with one call: (watch, the client's end, the child's pid, the listener).
+    The client is this process unless another pid is given."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind("")  # an unused abstract name, chosen by the kernel
     listener.listen(1)
     server_end, client_end = socket.socketpair()
+    ready_read, ready_write = os.pipe()
     child = os.fork()
     if child == 0:  # a compile in flight: its own group, as child.run makes it
         os.setpgid(0, 0)
         for held in (listener, server_end, client_end):  # only the client's going counts
             held.close()
+        os.write(ready_write, b"r")
         time.sleep(60)
         os._exit(0)
     os.setpgid(child, child)  # in both, so the group exists whichever runs first
+    os.close(ready_write)
+    assert os.read(ready_read, 1) == b"r"  # a test may stop it from now on
+    os.close(ready_read)
     flag = mmap.mmap(-1, 1)
     flag[0] = 1 if answered else 0
     watch = CallWatch(listener)
-    watch.add(server_end, client=os.getpid(), child=child, answered=flag)
+    watch.add(server_end, client=client or os.getpid(), child=child, answered=flag)
     return watch, client_end, child, listener
 
 
@@ -87,4 +95,60 @@ def test_a_call_whose_child_exits_is_dropped_and_its_child_reaped() -> None:
     finally:
         end(child)
         client_end.close()
+        listener.close()
+
+
+def a_stopped_client() -> int:
+    client = os.fork()
+    if client == 0:
+        os.setpgid(0, 0)  # so that end() takes it
+        os.closerange(3, 1024)
+        time.sleep(60)
+        os._exit(0)
+    os.setpgid(client, client)
+    os.kill(client, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while state(client) != "T":
+        assert time.monotonic() < deadline, "the client did not stop"
+        time.sleep(0.01)
+    return client
+
+
+@pytest.mark.parametrize("answered", [False, True])
+def test_a_stopped_client_stops_its_call_until_it_has_answered(answered: bool) -> None:
+    """Ctrl-Z stops a compile with its build; an answered call's child may be storing a
+    miss (detached_store.py), which goes on as a detached store would."""
+    client = a_stopped_client()
+    watch, client_end, child, listener = a_call_in_flight(answered, client=client)
+    try:
+        for _ in range(3):  # what each turn of the watch's loop does with a call in flight
+            watch._mirror_stops()
+            time.sleep(0.05)
+        assert (state(child) == "T") == (not answered), state(child)
+    finally:
+        end(child)
+        end(client)
+        client_end.close()
+        listener.close()
+
+
+def test_the_hang_up_of_an_answered_call_continues_its_group() -> None:
+    """A client stopped by Ctrl-Z after its answer has stopped the child's group itself
+    (client.c); killed then, it must not leave the child's store stopped for good."""
+    watch, client_end, child, listener = a_call_in_flight(answered=True)
+    try:
+        os.killpg(child, signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        while state(child) != "T":
+            assert time.monotonic() < deadline, "the child did not stop"
+            time.sleep(0.01)
+        client_end.close()
+        serve_briefly(watch)
+        assert watch.by_conn == {}
+        deadline = time.monotonic() + 5
+        while state(child) == "T":
+            assert time.monotonic() < deadline, "the answered call's group stays stopped"
+            time.sleep(0.01)
+    finally:
+        end(child)
         listener.close()

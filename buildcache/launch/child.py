@@ -355,9 +355,10 @@ def _open_fds() -> list[int]:
 def _call(conn_fd: int, request: Request) -> int:
     """Run the wrapper as the client's call; tell the client how it ended."""
     from buildcache import main
-    from buildcache.wrapper import caller, rustc_process
+    from buildcache.wrapper import caller, detached_store, rustc_process
 
     caller.CARGO_PID[0] = request.parent
+    detached_store.AFTER_ANSWER[0] = []  # a miss's store runs here, after the answer
 
     def hand_back(argv: list[str]) -> None:
         # Never returns: whatever fails here (a MemoryError under the caller's limits,
@@ -383,18 +384,19 @@ def _call(conn_fd: int, request: Request) -> int:
     except BaseException:  # noqa: BLE001 - main's own guard hands rustc back; this is past it
         code = 1
     _flush()
-    _let_go_of_callers_fds(conn_fd)
+    _let_go_of_callers_fds(conn_fd, keep=detached_store.deferred_locks())
     _finished()
     _answer(conn_fd, reply(b"X", str(code).encode()))
+    detached_store.run_after_answer()
     return code
 
 
-def _let_go_of_callers_fds(conn_fd: int) -> None:
+def _let_go_of_callers_fds(conn_fd: int, keep: list[int] | None = None) -> None:
     """Before the answer: cargo reads the compiler's output to its end, which comes when
     the last copy of its pipes closes. Left to the exit, that is once this process is
     torn down too (0.9 ms of a hit, measured here), after the client has gone; so stdio
-    becomes /dev/null and every other descriptor but the connection closes now. (A
-    detached store holds none of them: detached_store.py.)"""
+    becomes /dev/null and every other descriptor closes now but the connection and
+    `keep` (the locks of the stores that run after the answer: detached_store.py)."""
     try:
         devnull = os.open(os.devnull, os.O_RDWR)
     except OSError:
@@ -404,8 +406,9 @@ def _let_go_of_callers_fds(conn_fd: int) -> None:
             os.dup2(devnull, fd)
         except OSError:
             pass
+    kept = {conn_fd, *(keep or [])}
     for fd in _open_fds():
-        if fd > 2 and fd != conn_fd:
+        if fd > 2 and fd not in kept:
             _close(fd)
 
 

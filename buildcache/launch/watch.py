@@ -14,12 +14,13 @@ its copy of each connection and, until the client hangs up:
   kills the child's group with SIGKILL, which ends stopped processes too: nothing of a
   cancelled build goes on compiling, or holds a lock the next build waits for.
 
-Only a call that has not answered is killed: the child sets a byte shared with the
-server before its answer, since a miss's background store may still be in the child's
-group, on its way out of it (detached_store.py, setpgid), when the client, answered,
-exits. And should the server itself go while a build is stopped, the children's groups
-are orphaned with stopped members, so the kernel sends them SIGHUP and SIGCONT, which
-ends them; the clients then see their ends.
+Only a call that has not answered is killed, or stopped: the child sets a byte shared
+with the server before its answer, and goes on to store a miss after it
+(detached_store.py) when the client, answered, exits; the hang-up of an answered call
+continues its group, lest a stop the client sent in its last moments last. And should
+the server itself go while a build is stopped, the children's groups are orphaned with
+stopped members, so the kernel sends them SIGHUP and SIGCONT, which ends them; the
+clients then see their ends.
 
 The server reaps its children here (it does not ignore SIGCHLD): until then a child's
 pid cannot be reused, so the pidfd taken right after the fork is surely the child's.
@@ -119,6 +120,10 @@ class CallWatch:
                     call = self.by_conn[fd]
                     if not call.answered[0]:
                         call.signal_group(signal.SIGKILL)
+                    else:
+                        # The child may be storing a miss (detached_store.py): a stop
+                        # its client sent in its last moments must not outlive it.
+                        call.signal_group(signal.SIGCONT)
                     self._drop(call)
             self._mirror_stops()
             _reap()
@@ -136,7 +141,9 @@ class CallWatch:
 
     def _mirror_stops(self) -> None:
         for call in self.by_conn.values():
-            stopped = _is_stopped(call.client)
+            # An answered call compiles nothing: what it still does is a miss's store,
+            # which a detached child would do out of reach of the build's stops.
+            stopped = not call.answered[0] and _is_stopped(call.client)
             if stopped and not call.stopped:
                 call.signal_group(signal.SIGSTOP)
             elif call.stopped and not stopped:
