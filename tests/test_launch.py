@@ -260,6 +260,42 @@ def test_ctrl_z_stops_the_compile_with_the_call(launch) -> None:  # type: ignore
     assert client.wait(timeout=20) == 130
 
 
+def status_field(pid: int | str, name: str) -> str:
+    """A field of /proc/PID/status (PID may be PID/task/TID)."""
+    with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith(f"{name}:"):
+                return line.split()[1]
+    raise AssertionError(f"no {name} in /proc/{pid}/status")
+
+
+def test_a_ctrl_c_that_comes_while_the_compile_is_stopped_ends_the_call(launch) -> None:  # type: ignore[no-untyped-def]
+    """A signal that comes while the child is stopped, or continued but not yet running
+    again (a busy machine, right after Ctrl-Z and fg), goes to whichever of its threads
+    runs first. Python runs handlers in the main thread only: taken by the thread that
+    watches the connection, the Ctrl-C never interrupts the main thread's wait on the
+    compiler's pipes, and the call goes on until they close (the stand-in's sleep holds
+    them for a minute). The test stops the child's group itself, as the server's poll
+    can just after the client continued it; which thread wins is the kernel's choice,
+    so the masks are checked first."""
+    client, compiler = slow_compile(launch)
+    child = int(status_field(compiler, "PPid"))
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    for thread in os.listdir(f"/proc/{child}/task"):
+        if int(thread) != child:
+            blocked = int(status_field(f"{child}/task/{thread}", "SigBlk"), 16)
+            assert all(blocked >> (number - 1) & 1 for number in forwarded), thread
+    os.killpg(child, signal.SIGSTOP)
+    wait_until(lambda: process_state(child) == "T", "the child did not stop")
+    client.send_signal(signal.SIGINT)
+    wait_until(
+        lambda: int(status_field(child, "ShdPnd"), 16) >> (signal.SIGINT - 1) & 1,
+        "the Ctrl-C was not forwarded",
+    )
+    os.killpg(child, signal.SIGCONT)
+    assert client.wait(timeout=20) == 130
+
+
 def test_a_signal_the_caller_ignores_stays_ignored(launch) -> None:  # type: ignore[no-untyped-def]
     client, _ = slow_compile(launch, seconds=2, preexec_fn=cargo_like_signals)
     client.send_signal(signal.SIGHUP)

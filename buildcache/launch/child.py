@@ -24,6 +24,7 @@ client execs it: rustc then runs as cargo's own child, as it does without a cach
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # no stub: the C module signal.py wraps
 import mmap
 import os
 import signal
@@ -201,7 +202,20 @@ def _watch_client(conn_fd: int) -> None:
         if not _has_answered():
             os.killpg(0, signal.SIGKILL)
 
-    _thread.start_new_thread(watch, ())
+    # Started with every signal blocked (a thread starts with its creator's mask), so
+    # that the main thread takes each one: a signal sent to this process goes to any
+    # thread not blocking it, Python runs handlers in the main thread only, and one
+    # taken here leaves the main thread's select on the compiler's pipes waiting until
+    # they close: a forwarded Ctrl-C would not end the call. The kernel prefers the
+    # main thread, but not while this process is stopped, nor when it was just
+    # continued and its threads have not run yet (a Ctrl-C right after Ctrl-Z and fg
+    # on a busy machine, or after the server's poll stopped the group late): then
+    # whichever thread runs first takes it. (Through _signal: _adopt_signals says why.)
+    mask = _signal.pthread_sigmask(signal.SIG_BLOCK, _signal.valid_signals())
+    try:
+        _thread.start_new_thread(watch, ())
+    finally:
+        _signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 # A page shared with the server (run() sets it up): its byte is set once this call
@@ -296,8 +310,6 @@ def _adopt_signals(request: Request) -> None:
     default; and the client's blocked signals blocked. Through _signal, the C module
     signal.py wraps: its enum conversions of every number and handler cost 0.12 ms of
     each call, against 4 us."""
-    import _signal  # type: ignore[import-not-found]  # no stub: signal.py's C module
-
     ignore, default = _signal.SIG_IGN, _signal.SIG_DFL
     for number in _signal.valid_signals():
         if number in (signal.SIGKILL, signal.SIGSTOP):
