@@ -108,3 +108,24 @@ def test_a_hit_restores_over_the_old_outputs_without_renaming_over_them(
     assert len(seen) >= len(names) and not any(seen)
     for name in names:
         assert (out / name).read_bytes() == f"restored {name}".encode()
+
+
+def test_a_restore_leaves_a_device_or_fifo_in_its_place(tmp_path: Path) -> None:
+    """`-MF /dev/null`, restored as root, must not put a regular file where the device
+    was (the C path refuses such names too: c_family/arguments.py)."""
+    fifo = tmp_path / "deps.d"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic.atomic_write(str(fifo), b"x.o: x.c\n", durable=False)
+    assert fifo.is_fifo()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["deps.d"]
+
+
+def test_a_restore_replaces_a_symlink_not_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"not ours")
+    link = tmp_path / "libfoo.rlib"
+    link.symlink_to(target)
+    atomic.atomic_write(str(link), b"restored", durable=False)
+    assert not link.is_symlink() and link.read_bytes() == b"restored"
+    assert target.read_bytes() == b"not ours"

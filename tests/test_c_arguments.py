@@ -66,6 +66,10 @@ def test_a_dependency_file_is_restored_when_named() -> None:
         ["-S", "x.c"],
         ["-M", "x.c"],
         ["-c", "x.c", "-o", "/dev/stdout"],
+        ["-c", "x.c", "-o", "//dev/null"],  # a hit as root would replace the device
+        ["-c", "x.c", "-MD", "-MF", "/dev/null"],
+        ["-c", "x.c", "-MD", "-MF//dev/null"],
+        ["-c", "x.c", "-MMD", "-MF", "/proc/self/fd/1"],
         ["-c", "x.c", "@opts"],
         ["-c", "x.c", "-MD"],  # dependency file name left to the compiler
         ["-c", "x.c", "-fprofile-use=x.gcda"],

@@ -468,7 +468,10 @@ AFTER_ANSWER_SCRIPT = textwrap.dedent(
             nice=os.getpriority(os.PRIO_PROCESS, 0),
             oom_score_adj=int(Path("/proc/self/oom_score_adj").read_text()),
             cwd=os.getcwd(),
-            sigint_ignored=signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+            forwarded_ignored=all(
+                signal.getsignal(number) == signal.SIG_IGN
+                for number in detached_store.FORWARDED_SIGNALS
+            ),
             lock_held=held(),
         )
 
@@ -509,6 +512,49 @@ def test_a_launch_servers_child_stores_after_its_answer_without_a_fork(tmp_path:
     assert seen["before_answer"] == {} and seen["locks"] == 1
     assert seen["nice"] == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 19)
     assert seen["oom_score_adj"] == detached_store.OOM_SCORE_ADJ
-    assert seen["cwd"] == "/" and seen["sigint_ignored"] and seen["lock_held"]
+    assert seen["cwd"] == "/" and seen["forwarded_ignored"] and seen["lock_held"]
     assert seen["staging"] == []  # the copies and the lock file gone
     assert not staging.wait_for_store(str(cache), BASE_KEY, timeout=0.1)  # released
+
+
+FORK_DEFERRED_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from buildcache.wrapper import detached_store
+    from buildcache.wrapper.detached_store import run_detached, take_snapshot
+
+    cache, out, marker = sys.argv[1:4]
+    detached_store.AFTER_ANSWER[0] = []
+    snapshot = take_snapshot(cache, out, ["libx.rlib"], "ab" * 32)
+    assert snapshot is not None
+    parent = os.getpid()
+
+    def job():
+        time.sleep(2)
+        Path(marker).write_text(str(os.getpid() != parent))
+
+    assert run_detached(snapshot, job)
+    detached_store.fork_deferred()  # as the launch child does without a /dev/null
+    assert detached_store.AFTER_ANSWER[0] is None
+    print("answered", flush=True)
+    """
+)
+
+
+def test_a_kept_store_is_forked_after_all_when_the_call_cannot_let_go_of_cargos_pipes(
+    tmp_path: Path,
+) -> None:
+    out = outputs(tmp_path, **{"libx.rlib": b"data"})
+    cache, marker = tmp_path / "cache", tmp_path / "marker"
+    parent = subprocess.run(
+        [sys.executable, "-c", FORK_DEFERRED_SCRIPT, str(cache), str(out), str(marker)],
+        capture_output=True,  # waits for both pipes' ends, as cargo does
+        text=True,
+        timeout=60,
+    )
+    assert parent.returncode == 0, parent.stderr
+    assert parent.stdout == "answered\n"
+    assert not marker.exists(), "the caller's pipes waited for the store"
+    assert staging.wait_for_store(str(cache), BASE_KEY), "no store in flight was seen"
+    assert marker.read_text() == "True"  # stored by a child of its own

@@ -864,3 +864,40 @@ def test_the_callers_pipes_end_before_the_child_is_torn_down(ending: str) -> Non
         os.waitpid(forked, 0)
         os.close(output_read)
         ours.close()
+
+
+def test_nothing_raised_after_the_answer_returns_into_the_servers_loop() -> None:
+    """A Ctrl-C the client forwards in its last moments, or any error while the child
+    answers or stores: the forked child must end there. Unwound into serve(), it would
+    remove the live server's socket on its way out (serve's finally)."""
+    import mmap
+
+    from buildcache.launch import child
+    from buildcache.launch.request import Request
+
+    ours, theirs = socket.socketpair()
+    forked = os.fork()
+    if forked == 0:
+        try:
+            ours.close()
+            child._receive = lambda conn: (b"", [os.open(os.devnull, os.O_RDONLY)])  # type: ignore[assignment]
+            child.parse = lambda data: Request()  # type: ignore[assignment]
+            for step in ("_check", "_check_call", "_watch_client"):
+                setattr(child, step, lambda *args: None)
+            child._adopt = lambda request, fds, conn_fd: conn_fd  # type: ignore[assignment]
+
+            def interrupted(conn_fd: int, request: Request) -> int:
+                raise KeyboardInterrupt
+
+            child._call = interrupted  # type: ignore[assignment]
+            spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(2)]
+            child.run(theirs, spare[0], spare[1], os.getppid(), os.getgid(), mmap.mmap(-1, 1))
+        except BaseException:  # noqa: BLE001, S110 - what the server's loop would see
+            pass
+        os._exit(99)  # returned, or raised, out of child.run
+    theirs.close()
+    try:
+        _, status = os.waitpid(forked, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1, status
+    finally:
+        ours.close()

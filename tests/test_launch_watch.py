@@ -117,10 +117,13 @@ def a_stopped_client() -> int:
 @pytest.mark.parametrize("answered", [False, True])
 def test_a_stopped_client_stops_its_call_until_it_has_answered(answered: bool) -> None:
     """Ctrl-Z stops a compile with its build; an answered call's child may be storing a
-    miss (detached_store.py), which goes on as a detached store would."""
+    miss (detached_store.py), which goes on as a detached store would, even when the
+    client's own Ctrl-Z handler stopped it in its last moments (client.c)."""
     client = a_stopped_client()
     watch, client_end, child, listener = a_call_in_flight(answered, client=client)
     try:
+        if answered:
+            os.killpg(child, signal.SIGSTOP)
         for _ in range(3):  # what each turn of the watch's loop does with a call in flight
             watch._mirror_stops()
             time.sleep(0.05)

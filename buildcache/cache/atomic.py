@@ -44,10 +44,7 @@ def atomic_write(
                 view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)  # the umask must not strip an executable's x bits
         if not durable:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass  # none there; or a directory, which the rename then refuses
+            _remove_regular(path)
         os.replace(temp, path)
         return os.fstat(fd)  # after the rename, which moves the ctime
     except BaseException:
@@ -58,6 +55,22 @@ def atomic_write(
         raise
     finally:
         os.close(fd)
+
+
+def _remove_regular(path: str) -> None:
+    """Remove the file at path, which a restore replaces; refuse anything else there
+    (a device, a FIFO, a directory: `-MF /dev/null` restored as root must not put a
+    regular file in the device's place). A symlink is replaced as a rename would."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+        raise OSError(errno.EEXIST, "not a regular file: left alone", path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def read_locked(path: str, lock_path: str) -> bytes | None:

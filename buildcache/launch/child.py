@@ -92,7 +92,11 @@ def run(
     except BaseException:  # noqa: BLE001 - anything else: the ordinary way too
         _answer(conn_fd, reply(b"F"))
         os._exit(0)
-    code = _call(conn_fd, request)
+    code = 1
+    try:
+        code = _call(conn_fd, request)
+    except BaseException:  # noqa: BLE001, S110 - a forked child never returns into the server's loop
+        pass
     os._exit(code)
 
 
@@ -361,7 +365,10 @@ def _close(fd: int) -> None:
 
 
 def _open_fds() -> list[int]:
-    return [int(name) for name in os.listdir("/proc/self/fd")]
+    try:
+        return [int(name) for name in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):  # no /proc, no descriptor left to list it with
+        return list(range(3, 1024))
 
 
 def _call(conn_fd: int, request: Request) -> int:
@@ -396,23 +403,30 @@ def _call(conn_fd: int, request: Request) -> int:
     except BaseException:  # noqa: BLE001 - main's own guard hands rustc back; this is past it
         code = 1
     _flush()
-    _let_go_of_callers_fds(conn_fd, keep=detached_store.deferred_locks())
+    if detached_store.AFTER_ANSWER[0]:
+        # A store follows: the signals the client may still forward to this group in
+        # its last moments must not end it (a detached store never saw them).
+        detached_store.ignore_forwarded_signals()
+    if not _let_go_of_callers_fds(conn_fd, keep=detached_store.deferred_locks()):
+        detached_store.fork_deferred()  # cargo must not wait for the store
     _finished()
     _answer(conn_fd, reply(b"X", str(code).encode()))
     detached_store.run_after_answer()
     return code
 
 
-def _let_go_of_callers_fds(conn_fd: int, keep: list[int] | None = None) -> None:
+def _let_go_of_callers_fds(conn_fd: int, keep: list[int] | None = None) -> bool:
     """Before the answer: cargo reads the compiler's output to its end, which comes when
     the last copy of its pipes closes. Left to the exit, that is once this process is
     torn down too (0.9 ms of a hit, measured here), after the client has gone; so stdio
     becomes /dev/null and every other descriptor closes now but the connection and
-    `keep` (the locks of the stores that run after the answer: detached_store.py)."""
+    `keep` (the locks of the stores that run after the answer: detached_store.py).
+    False when that cannot be done (no /dev/null: closing stdio instead would let a later
+    open get its number): cargo then waits for this process's end."""
     try:
         devnull = os.open(os.devnull, os.O_RDWR)
     except OSError:
-        return  # cargo waits for the exit, as it would for any compiler
+        return False
     for fd in (0, 1, 2):
         try:
             os.dup2(devnull, fd)
@@ -422,6 +436,7 @@ def _let_go_of_callers_fds(conn_fd: int, keep: list[int] | None = None) -> None:
     for fd in _open_fds():
         if fd > 2 and fd not in kept:
             _close(fd)
+    return True
 
 
 def _flush() -> None:

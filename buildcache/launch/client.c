@@ -671,6 +671,9 @@ int main(int argc, char **argv) {
             close(sock);
             fallback(argc, argv, NULL);
         }
+        /* Answered: nothing more goes to the child's group, where a miss's store may
+         * now run (detached_store.py), out of reach of this build's signals. */
+        child_group = 0;
         switch (kind) {
         case 'X': /* done: the call's exit code */
             exit((int)strtol(payload, NULL, 10) & 0xff);

@@ -141,9 +141,16 @@ class CallWatch:
 
     def _mirror_stops(self) -> None:
         for call in self.by_conn.values():
-            # An answered call compiles nothing: what it still does is a miss's store,
-            # which a detached child would do out of reach of the build's stops.
-            stopped = not call.answered[0] and _is_stopped(call.client)
+            stopped = _is_stopped(call.client)
+            if call.answered[0]:
+                # An answered call compiles nothing: what it still does is a miss's
+                # store, which a detached child would do out of reach of the build's
+                # stops; so it goes on, were it stopped by us or by the client's Ctrl-Z
+                # handler in its last moments (client.c), until the client goes.
+                if stopped or call.stopped:
+                    call.signal_group(signal.SIGCONT)
+                call.stopped = False
+                continue
             if stopped and not call.stopped:
                 call.signal_group(signal.SIGSTOP)
             elif call.stopped and not stopped:

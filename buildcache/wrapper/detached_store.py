@@ -269,6 +269,10 @@ def run_detached(snapshot: Snapshot, job: Callable[[], object]) -> bool:
     if deferred is not None:
         deferred.append((snapshot, job))
         return True
+    return _fork_detached(snapshot, job)
+
+
+def _fork_detached(snapshot: Snapshot, job: Callable[[], object]) -> bool:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()  # nothing buffered may be written twice
@@ -295,6 +299,35 @@ def run_detached(snapshot: Snapshot, job: Callable[[], object]) -> bool:
     return False  # not reached
 
 
+def fork_deferred() -> None:
+    """The jobs kept for run_after_answer, forked now after all (the launch child could
+    not let go of cargo's descriptors, so cargo would wait for its store); a job whose
+    fork fails runs here, before the answer, as a store without a snapshot would."""
+    deferred = AFTER_ANSWER[0] or []
+    AFTER_ANSWER[0] = None
+    for snapshot, job in deferred:
+        if not _fork_detached(snapshot, job):
+            try:
+                job()
+            except Exception:  # noqa: BLE001, S110 - the build already has its result
+                pass
+            finally:
+                snapshot.discard()
+
+
+# What a launch client forwards to its child's group (client.c's HANDLED, but SIGTSTP,
+# which it turns into a SIGSTOP that the server undoes for an answered call: watch.py).
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def ignore_forwarded_signals() -> None:
+    """Before a launch child answers a call whose store it keeps: the client forwards
+    Ctrl-C and termination signals to this group until it exits, which the store, were
+    it a detached child, would never have seen."""
+    for number in FORWARDED_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+
+
 def deferred_locks() -> list[int]:
     """The store locks of the jobs kept for run_after_answer: held until each is done."""
     return [snapshot.lock_fd for snapshot, _ in AFTER_ANSWER[0] or [] if snapshot.lock_fd >= 0]
@@ -310,9 +343,7 @@ def run_after_answer() -> None:
     AFTER_ANSWER[0] = None
     if not deferred:
         return
-    # The group is the one the client forwarded Ctrl-C to, which it may still do in
-    # its last moments; a stop it sends then, the server undoes (launch/watch.py).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_forwarded_signals()  # done before the answer already; a caller may not have
     _settle()
     for snapshot, job in deferred:
         try:

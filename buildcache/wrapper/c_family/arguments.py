@@ -197,18 +197,28 @@ def parse_c_args(args: list[str]) -> CCall:
         language = SOURCE_SUFFIXES[suffix]
     if output is None:
         output = os.path.splitext(os.path.basename(source))[0] + ".o"
-    if output in ("-", "/dev/stdout") or output.startswith(("/dev/", "/proc/")):
+    if output == "-" or _special(output):
         raise NotCacheable(f"output {output} is not a file")
     if source.startswith(("/dev/", "/proc/")):
         raise NotCacheable(f"source {source} is not a file")
     if wants_deps and dep_file is None:
         raise NotCacheable("-MD without -MF: the dependency file's name is compiler-specific")
+    if wants_deps and dep_file is not None and (dep_file == "-" or _special(dep_file)):
+        # `-MF /dev/null`: a hit would put a regular file in the device's place
+        raise NotCacheable(f"dependency file {dep_file} is not a file")
     call = CCall(list(args), source, output, dep_file if wants_deps else None, language, preprocess)
     call.include_dirs += _include_dirs(args)
     return call
 
 
 _INCLUDE_DIR_OPTIONS = ("-I", "-iquote", "-isystem", "-idirafter")
+
+
+def _special(path: str) -> bool:
+    """A path into /dev or /proc however it is spelled (`//dev/null`, `../dev/null`, a
+    link to a device): what a compiler writes there is not an output to restore."""
+    real = os.path.realpath(path)
+    return real.startswith(("/dev/", "/proc/")) or path.startswith(("/dev/", "/proc/"))
 
 
 def _include_dirs(args: list[str]) -> list[str]:
