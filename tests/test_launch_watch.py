@@ -155,3 +155,34 @@ def test_the_hang_up_of_an_answered_call_continues_its_group() -> None:
     finally:
         end(child)
         listener.close()
+
+
+def test_an_answered_call_that_goes_on_storing_is_reaped_when_it_exits() -> None:
+    """Its client gone, the call is dropped, but its child still stores a miss: its
+    exit must wake the watch, not leave a zombie until the next idle check (20 s)."""
+    import threading
+
+    watch, client_end, child, listener = a_call_in_flight(answered=True)
+    waiting = threading.Thread(target=watch.wait, args=(10.0,), daemon=True)
+    try:
+        client_end.close()
+        serve_briefly(watch)
+        assert watch.by_conn == {} and state(child) == "S"
+        waiting.start()
+        time.sleep(0.2)  # the watch is in its idle wait
+        os.killpg(child, signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        while state(child) != "":
+            assert time.monotonic() < deadline, f"not reaped: {state(child)!r}"
+            time.sleep(0.02)
+        assert watch.storing == set()
+    finally:
+        end(child)
+        # A connection ends the wait (it returns to accept), and with it the thread,
+        # which would otherwise go on reaping children of the tests that follow.
+        if waiting.ident is not None:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as knock:
+                knock.connect(listener.getsockname())
+                waiting.join(timeout=10)
+        listener.close()
+        assert not waiting.is_alive()

@@ -67,7 +67,8 @@ class Call:
 
     def close(self) -> None:
         self.conn.close()
-        os.close(self.pidfd)
+        if self.pidfd >= 0:  # -1: kept by the watch (CallWatch.storing)
+            os.close(self.pidfd)
         self.answered.close()
 
 
@@ -80,6 +81,9 @@ class CallWatch:
         self.poller.register(listener, select.POLLIN)
         self.by_conn: dict[int, Call] = {}
         self.by_pidfd: dict[int, Call] = {}
+        # The pidfds of answered calls whose children still store a miss after their
+        # clients went: watched only so that each is reaped as soon as it exits.
+        self.storing: set[int] = set()
 
     def add(self, conn: socket.socket, client: int, child: int, answered: mmap.mmap) -> None:
         """Watch a call whose child was just forked; without a pidfd (Linux < 5.3) the
@@ -116,6 +120,10 @@ class CallWatch:
                     accept = True
                 elif fd in self.by_pidfd:
                     self._drop(self.by_pidfd[fd])
+                elif fd in self.storing:  # exited: reaped below
+                    self.storing.discard(fd)
+                    self.poller.unregister(fd)
+                    os.close(fd)
                 elif fd in self.by_conn and event & HANG_UP:
                     call = self.by_conn[fd]
                     if not call.answered[0]:
@@ -124,7 +132,7 @@ class CallWatch:
                         # The child may be storing a miss (detached_store.py): a stop
                         # its client sent in its last moments must not outlive it.
                         call.signal_group(signal.SIGCONT)
-                    self._drop(call)
+                    self._drop(call, storing=bool(call.answered[0]))
             self._mirror_stops()
             _reap()
             if accept:
@@ -132,11 +140,16 @@ class CallWatch:
             if not events and not self.by_conn:
                 return False
 
-    def _drop(self, call: Call) -> None:
+    def _drop(self, call: Call, storing: bool = False) -> None:
         self.poller.unregister(call.conn)
-        self.poller.unregister(call.pidfd)
         del self.by_conn[call.conn.fileno()]
         del self.by_pidfd[call.pidfd]
+        if storing and not select.select([call.pidfd], [], [], 0)[0]:
+            # Still running: its pidfd stays registered, and its exit wakes the poll.
+            self.storing.add(call.pidfd)
+            call.pidfd = -1
+        else:
+            self.poller.unregister(call.pidfd)
         call.close()
 
     def _mirror_stops(self) -> None:
