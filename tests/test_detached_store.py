@@ -446,7 +446,7 @@ def test_leftovers_of_dead_stores_are_removed_and_live_ones_kept(tmp_path: Path)
 
 AFTER_ANSWER_SCRIPT = textwrap.dedent(
     """
-    import fcntl, json, os, signal, sys
+    import json, os, signal, sys
     from pathlib import Path
     from buildcache.cache import staging
     from buildcache.wrapper import detached_store
@@ -472,18 +472,8 @@ AFTER_ANSWER_SCRIPT = textwrap.dedent(
                 signal.getsignal(number) == signal.SIG_IGN
                 for number in detached_store.FORWARDED_SIGNALS
             ),
-            lock_held=held(),
+            lock_held=staging._held(staging.lock_path(cache, "ab" * 32)),
         )
-
-    def held():
-        fd = os.open(staging.lock_path(cache, "ab" * 32), os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
 
     assert run_detached(snapshot, job)
     seen["before_answer"] = dict(seen)  # nothing ran yet

@@ -307,12 +307,7 @@ def fork_deferred() -> None:
     AFTER_ANSWER[0] = None
     for snapshot, job in deferred:
         if not _fork_detached(snapshot, job):
-            try:
-                job()
-            except Exception:  # noqa: BLE001, S110 - the build already has its result
-                pass
-            finally:
-                snapshot.discard()
+            _store(snapshot, job)
 
 
 # What a launch client forwards to its child's group (client.c's HANDLED, but SIGTSTP,
@@ -346,12 +341,17 @@ def run_after_answer() -> None:
     ignore_forwarded_signals()  # done before the answer already; a caller may not have
     _settle()
     for snapshot, job in deferred:
-        try:
-            job()
-        except BaseException:  # noqa: BLE001, S110 - the build already has its result
-            pass
-        finally:
-            snapshot.discard()
+        _store(snapshot, job)
+
+
+def _store(snapshot: Snapshot, job: Callable[[], object]) -> None:
+    """job(), then the snapshot discarded, whatever job raised."""
+    try:
+        job()
+    except BaseException:  # noqa: BLE001, S110 - the build already has its result
+        pass
+    finally:
+        snapshot.discard()
 
 
 def _detach(keep: int) -> None:
