@@ -32,6 +32,7 @@ import socket
 import sys
 
 from buildcache.launch.request import MAX_BYTES, MAX_FDS, BadRequest, Request, parse, reply
+from buildcache.wrapper.detached_store import let_go_of_descriptors, open_fds
 
 NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts")
 
@@ -287,7 +288,7 @@ def _adopt(request: Request, fds: list[int], conn_fd: int) -> int:
     for fd in [cwd_fd, *received]:
         if fd not in staged and fd != conn_fd:
             _close(fd)
-    for fd in _open_fds():
+    for fd in open_fds():
         if fd not in staged and fd != conn_fd:
             _close(fd)
     for fd, number in zip(staged, request.fd_numbers):
@@ -364,13 +365,6 @@ def _close(fd: int) -> None:
         pass
 
 
-def _open_fds() -> list[int]:
-    try:
-        return [int(name) for name in os.listdir("/proc/self/fd")]
-    except (OSError, ValueError):  # no /proc, no descriptor left to list it with
-        return list(range(3, 1024))
-
-
 def _call(conn_fd: int, request: Request) -> int:
     """Run the wrapper as the client's call; tell the client how it ended."""
     from buildcache import main
@@ -423,20 +417,7 @@ def _let_go_of_callers_fds(conn_fd: int, keep: list[int] | None = None) -> bool:
     `keep` (the locks of the stores that run after the answer: detached_store.py).
     False when that cannot be done (no /dev/null: closing stdio instead would let a later
     open get its number): cargo then waits for this process's end."""
-    try:
-        devnull = os.open(os.devnull, os.O_RDWR)
-    except OSError:
-        return False
-    for fd in (0, 1, 2):
-        try:
-            os.dup2(devnull, fd)
-        except OSError:
-            pass
-    kept = {conn_fd, *(keep or [])}
-    for fd in _open_fds():
-        if fd > 2 and fd not in kept:
-            _close(fd)
-    return True
+    return let_go_of_descriptors({conn_fd, *(keep or [])})
 
 
 def _flush() -> None:

@@ -56,10 +56,14 @@ class Call:
         self.answered = answered
         self.stopped = False
 
+    def running(self) -> bool:
+        """Whether the child still runs (its pidfd is not readable yet)."""
+        return not select.select([self.pidfd], [], [], 0)[0]
+
     def signal_group(self, number: int) -> None:
         # Only while the pidfd says our child still runs: then the group it leads is
         # ours, not a reused pid's.
-        if not select.select([self.pidfd], [], [], 0)[0]:
+        if self.running():
             try:
                 os.killpg(self.child, number)
             except OSError:
@@ -144,7 +148,7 @@ class CallWatch:
         self.poller.unregister(call.conn)
         del self.by_conn[call.conn.fileno()]
         del self.by_pidfd[call.pidfd]
-        if storing and not select.select([call.pidfd], [], [], 0)[0]:
+        if storing and call.running():
             # Still running: its pidfd stays registered, and its exit wakes the poll.
             self.storing.add(call.pidfd)
             call.pidfd = -1

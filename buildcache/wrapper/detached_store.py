@@ -371,16 +371,32 @@ def _detach(keep: int) -> None:
     leader) and of the signals the launch client forwards to its child's group; it
     ignores SIGHUP as well, for whatever else sends it to a session's processes."""
     os.setpgid(0, 0)
-    devnull = os.open(os.devnull, os.O_RDWR)
+    if not let_go_of_descriptors({keep}):
+        raise OSError("no /dev/null to put in place of cargo's pipes")  # no store, then
+    _settle()
+
+
+def let_go_of_descriptors(keep: set[int]) -> bool:
+    """Stdio pointed at /dev/null and every other descriptor closed but `keep`: nothing
+    of cargo's (its pipes, which it reads to their end, its jobserver) stays open here.
+    False, nothing changed, when /dev/null cannot be opened: closed instead, stdio's
+    numbers would go to the next files opened, and a stray write into one of them."""
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return False
     for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    for fd in _open_fds():
-        if fd > 2 and fd != keep:
+        try:
+            os.dup2(devnull, fd)
+        except OSError:
+            pass
+    for fd in open_fds():
+        if fd > 2 and fd not in keep:
             try:
                 os.close(fd)
             except OSError:
                 pass
-    _settle()
+    return True
 
 
 def _settle() -> None:
@@ -409,7 +425,7 @@ def lower_priority() -> None:
         pass
 
 
-def _open_fds() -> list[int]:
+def open_fds() -> list[int]:
     """The fds this process has open: listed, not guessed up to a limit that can be a
     billion in a container (closing each in turn would take minutes)."""
     try:
