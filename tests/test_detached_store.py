@@ -41,6 +41,10 @@ def snapshot_of(cache: Path, out: Path, names: list[str]):  # type: ignore[no-un
     return snapshot
 
 
+def left_in_staging(cache: str) -> list[str]:
+    return sorted(os.listdir(staging.staging_dir(cache)))
+
+
 def record_of(cache: Path, path: Path, info: os.stat_result) -> str | None:
     """The digest the cache remembers for path under the stamp info gives."""
     return _recall(str(cache), text_digest("file", str(path), stamp(info)))
@@ -119,6 +123,106 @@ def test_an_output_replaced_after_its_copy_gets_no_record_of_the_copy(tmp_path: 
     snapshot.discard()
     # The record is under the first file's stamp: the second is hashed for itself.
     assert content_digest(str(cache), str(out / "libx.rlib")) == sha256(b"second build").hexdigest()
+
+
+def held_snapshot_of(cache: Path, out: Path, names: list[str]):  # type: ignore[no-untyped-def]
+    snapshot = take_snapshot(str(cache), str(out), names, BASE_KEY, frozenset(names))
+    assert snapshot is not None
+    return snapshot
+
+
+def next_tick() -> None:
+    """Past the coarse clock tick file times come from: a change now moves them."""
+    time.sleep(0.05)
+
+
+def test_a_held_output_is_read_from_the_output_itself_and_its_digest_recorded(
+    tmp_path: Path,
+) -> None:
+    """A dependency's outputs, which cargo leaves alone, are not copied while cargo
+    waits: the store reads them through descriptors opened before the answer."""
+    cache = tmp_path / "cache"
+    out = outputs(tmp_path, **{"libx.rlib": b"what rustc wrote", "libx.rmeta": b""})
+    info = (out / "libx.rlib").stat()
+    snapshot = held_snapshot_of(cache, out, ["libx.rlib", "libx.rmeta"])
+    assert left_in_staging(str(cache)) == [f"{BASE_KEY}.lock"]  # no copies, no dir
+    assert len(snapshot.fds()) == 3  # the lock and both outputs
+    data, digest = snapshot.read("libx.rlib")
+    assert data == b"what rustc wrote" and digest == sha256(data).hexdigest()
+    assert record_of(cache, out / "libx.rlib", info) == digest
+    assert snapshot.read("libx.rmeta")[0] == b""
+    snapshot.discard()
+    assert snapshot.fds() == [] and left_in_staging(str(cache)) == []
+
+
+def test_a_held_output_written_in_place_after_the_answer_is_not_stored(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    out = outputs(tmp_path, **{"libx.rlib": b"first build"})
+    info = (out / "libx.rlib").stat()
+    snapshot = held_snapshot_of(cache, out, ["libx.rlib"])
+    next_tick()
+    with open(out / "libx.rlib", "r+b") as handle:
+        handle.write(b"SECOND")  # same size: only the stamp tells
+    with pytest.raises(OSError, match="changed after rustc wrote it"):
+        snapshot.read("libx.rlib")
+    snapshot.discard()
+    assert record_of(cache, out / "libx.rlib", info) is None
+
+
+@pytest.mark.parametrize("change", ["append", "truncate", "hard_link", "chmod", "remove"])
+def test_a_held_output_whose_stamp_moved_is_not_stored(tmp_path: Path, change: str) -> None:
+    """Whatever happened to the file since it was opened: a writer (mtime and ctime, or
+    the size), or what moves only its ctime (the hard link cargo makes when it uplifts
+    an output, a chmod, a removal). An entry lost, never one that may be wrong."""
+    out = outputs(tmp_path, **{"libx.rlib": b"first build"})
+    path = out / "libx.rlib"
+    snapshot = held_snapshot_of(tmp_path / "cache", out, ["libx.rlib"])
+    next_tick()
+    if change == "append":
+        with open(path, "ab") as handle:
+            handle.write(b" and more")
+    elif change == "truncate":
+        os.truncate(path, 5)
+    elif change == "hard_link":
+        os.link(path, out / "uplifted.rlib")
+    elif change == "chmod":
+        os.chmod(path, 0o600)
+    else:
+        os.unlink(path)
+    with pytest.raises(OSError, match="changed after rustc wrote it"):
+        snapshot.read("libx.rlib")
+    snapshot.discard()
+
+
+def test_a_held_output_replaced_by_a_rebuild_is_never_read_as_the_new_one(tmp_path: Path) -> None:
+    """The next compile of the crate renames a new file over the name: the descriptor
+    still reads the first build's file, or the store finds it changed (the kernel moves
+    the ctime of the file a rename replaces); never the second build's bytes."""
+    out = outputs(tmp_path, **{"libx.rlib": b"first build"})
+    snapshot = held_snapshot_of(tmp_path / "cache", out, ["libx.rlib"])
+    next_tick()
+    (out / "new").write_bytes(b"second build, other code")
+    os.replace(out / "new", out / "libx.rlib")
+    try:
+        data = snapshot.read("libx.rlib")[0]
+    except OSError:
+        data = None
+    assert data in (b"first build", None)
+    snapshot.discard()
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_an_output_that_is_not_a_regular_file_is_no_snapshot(tmp_path: Path, held: bool) -> None:
+    """A FIFO or a symlink in an output's place (put there after rustc wrote it): no
+    snapshot, and no open that waits for a FIFO's writer."""
+    cache = tmp_path / "cache"
+    out = outputs(tmp_path)
+    os.mkfifo(out / "libx.rlib")
+    (out / "liby.rlib").symlink_to(out / "libx.rlib")
+    for name in ("libx.rlib", "liby.rlib"):
+        names = frozenset({name}) if held else frozenset()
+        assert take_snapshot(str(cache), str(out), [name], BASE_KEY, names) is None
+    assert left_in_staging(str(cache)) == []  # the lock released and removed
 
 
 @pytest.mark.parametrize("change", ["append", "rewrite_later"])
@@ -477,7 +581,7 @@ AFTER_ANSWER_SCRIPT = textwrap.dedent(
 
     assert run_detached(snapshot, job)
     seen["before_answer"] = dict(seen)  # nothing ran yet
-    seen["locks"] = len(detached_store.deferred_locks())
+    seen["kept_fds"] = len(detached_store.deferred_fds())
     detached_store.run_after_answer()
     seen["staging"] = os.listdir(staging.staging_dir(cache))
     Path(report).write_text(json.dumps(seen))
@@ -499,7 +603,7 @@ def test_a_launch_servers_child_stores_after_its_answer_without_a_fork(tmp_path:
     )
     assert ran.returncode == 0, ran.stderr
     seen = json.loads(report.read_text())
-    assert seen["before_answer"] == {} and seen["locks"] == 1
+    assert seen["before_answer"] == {} and seen["kept_fds"] == 1  # the lock: the output is copied
     assert seen["nice"] == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 19)
     assert seen["oom_score_adj"] == detached_store.OOM_SCORE_ADJ
     assert seen["cwd"] == "/" and seen["forwarded_ignored"] and seen["lock_held"]

@@ -355,6 +355,8 @@ def test_a_failing_compile_is_not_cached(cache_dir: Path, workspace: Workspace) 
 
 
 def test_real_crates_io_dependency(cache_dir: Path, tmp_path: Path) -> None:
+    """A dependency's library, whose outputs the store reads held open, not copied
+    (detached_store.py), is stored and restored like the members' crates."""
     ws = make_workspace(tmp_path / "reg", registry_deps=True)
     cached(ws, "build")
     shutil.rmtree(ws.root / "target")

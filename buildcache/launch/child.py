@@ -401,7 +401,7 @@ def _call(conn_fd: int, request: Request) -> int:
         # A store follows: the signals the client may still forward to this group in
         # its last moments must not end it (a detached store never saw them).
         detached_store.ignore_forwarded_signals()
-    if not _let_go_of_callers_fds(conn_fd, keep=detached_store.deferred_locks()):
+    if not _let_go_of_callers_fds(conn_fd, keep=detached_store.deferred_fds()):
         detached_store.fork_deferred()  # cargo must not wait for the store
     _finished()
     _answer(conn_fd, reply(b"X", str(code).encode()))

@@ -131,7 +131,7 @@ def compile_with_cache(
         if inputs_digest(base_inputs(call, identity, environ, cache_dir, cwd)) != base_key:
             raise NotStorable("an extern crate or native input changed while rustc ran")
         detach = config.background_store and children_outlive_cargo()
-        snapshot = snapshot_outputs(call, cache_dir, base_key) if detach else None
+        snapshot = snapshot_outputs(call, cache_dir, base_key, environ) if detach else None
     except NotStorable as reason:
         deltas = {"requests": 1, "misses": 1, "not_stored": 1, "corrupt": corrupt}
         count_call(config, base_key, with_remote(remote, deltas))

@@ -23,6 +23,18 @@ returned, and the child to hash the copy again to compare: two reads of every ou
 the first one while cargo waited.) A killed child leaves no torn entry (every file is
 renamed into place whole) and at worst a stale staging dir, which `trim` removes.
 
+Most outputs need no copy at all: those of a dependency's library, which cargo never
+links elsewhere nor touches once rustc is done (miss.py's cargo_leaves_alone), are held
+open instead (a descriptor, read-only, taken while cargo waits) and read by the child
+after the wrapper returned. Whatever wrote to the file since, linked it, changed its
+mode, removed it or renamed another file over it (a later compile of the crate) moved
+its ctime, which the child finds changed after reading it, and then stores nothing
+(Snapshot._read_held); the descriptor never reads another file's bytes. The copies
+were 2.8 ms of a miss on average, while cargo waited, and as many bytes written again
+as the build wrote. A held output keeps its file (and the target dir's filesystem) in
+use until the store is done, as a process reading it would: a `cargo clean` at that
+moment frees its space only then.
+
 A lookup that finds no entry while a store of the same base key is in flight waits
 for it: the child holds an flock on `<cache>/staging/<base key>.lock` all its life,
 and the kernel releases it however the child ends (cache/staging.py). So a rebuild
@@ -72,19 +84,49 @@ LASTING_INITS = frozenset({"systemd", "init", "runit", "runsvdir", "s6-svscan", 
 
 
 class Snapshot:
-    """Copies of rustc's outputs, the stat each output had while it was copied, and the
-    held lock of the store."""
+    """Copies of rustc's outputs, or descriptors of those cargo leaves alone (held), the
+    stat each output had while it was copied or opened, and the held lock of the store."""
 
-    __slots__ = ("cache_dir", "directory", "lock_fd", "lock_path", "originals")
+    __slots__ = ("cache_dir", "directory", "held", "lock_fd", "lock_path", "originals")
 
     def __init__(self, cache_dir: str, directory: str, lock_fd: int, lock_path: str) -> None:
         self.cache_dir = cache_dir
         self.directory = directory
         self.originals: dict[str, tuple[str, os.stat_result]] = {}  # name -> (path, stat)
+        self.held: dict[str, int] = {}  # name -> read-only descriptor of the output itself
         self.lock_fd = lock_fd
         self.lock_path = lock_path
 
+    def fds(self) -> list[int]:
+        """What the store needs open across the fork or the answer: the lock, the held
+        outputs."""
+        return [fd for fd in (self.lock_fd, *self.held.values()) if fd >= 0]
+
     def read(self, name: str) -> tuple[bytes | memoryview, str]:
+        """The output's content, as copied or held, and its digest."""
+        if name in self.held:
+            return self._read_held(name)
+        return self._read_copy(name)
+
+    def _read_held(self, name: str) -> tuple[bytes, str]:
+        """Read whole from the descriptor opened before the answer (_hold), then
+        accepted only if the output's stamp is still the one it had then: whatever
+        wrote to it since moved its mtime and ctime, and a hard link, chmod, touch or
+        removal its ctime. Read into memory, not mapped: the bytes hashed here are the
+        bytes compressed later, whatever happens to the file in between (a mapping
+        would show a later write). The price is anonymous memory the size of the
+        crate's outputs for the store's short life, where a mapped copy was page cache
+        the kernel could drop; the store is the OOM killer's first choice (lower_priority)."""
+        fd = self.held[name]
+        path, info = self.originals[name]
+        data = _read_all(fd, info.st_size)
+        if len(data) != info.st_size or stamp(os.fstat(fd)) != stamp(info):
+            raise OSError(f"{path} changed after rustc wrote it")
+        digest = sha256(data).hexdigest()
+        remember_written(self.cache_dir, path, digest, info)
+        return data, digest
+
+    def _read_copy(self, name: str) -> tuple[bytes | memoryview, str]:
         """The copy's content and its digest. Mapped rather than read: hashing and
         compressing it from the page cache spares a copy into fresh memory, and the page
         faults and unmaps that come with it, for every byte of every output (about a
@@ -105,8 +147,12 @@ class Snapshot:
         return self.originals[name][1].st_mode & 0o777
 
     def discard(self) -> None:
-        """Remove the copies and release the lock (the lock file only if it is ours)."""
+        """Remove the copies, close the held outputs and release the lock (the lock
+        file only if it is ours)."""
         remove_tree(self.directory)
+        for fd in self.held.values():
+            _close(fd)
+        self.held.clear()
         if self.lock_fd < 0:
             return  # done before, or the lock went to the child
         try:
@@ -114,11 +160,29 @@ class Snapshot:
                 os.unlink(self.lock_path)
         except OSError:
             pass
-        try:
-            os.close(self.lock_fd)
-        except OSError:
-            pass
+        _close(self.lock_fd)
         self.lock_fd = -1
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The file's content from its start, up to one byte past the size it had: a file
+    that grew or shrank since comes back with another length."""
+    chunks = []
+    offset = 0
+    while offset <= size:
+        chunk = os.pread(fd, size + 1 - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _mapped(handle: BinaryIO) -> bytes | memoryview:
@@ -138,9 +202,16 @@ def _no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW)
 
 
-def take_snapshot(cache_dir: str, out_dir: str, names: list[str], base_key: str) -> Snapshot | None:
-    """Copy each output into a fresh staging dir, or None when that cannot be done
-    soundly (the caller then stores at once)."""
+def take_snapshot(
+    cache_dir: str,
+    out_dir: str,
+    names: list[str],
+    base_key: str,
+    held: frozenset[str] = frozenset(),
+) -> Snapshot | None:
+    """Copy each output into a fresh staging dir, but hold those in `held` open (_hold;
+    miss.py's cargo_leaves_alone chooses them), or None when that cannot be done soundly
+    (the caller then stores at once)."""
     staging = staging_dir(cache_dir)
     lock = lock_path(cache_dir, base_key)
     try:
@@ -156,15 +227,31 @@ def take_snapshot(cache_dir: str, out_dir: str, names: list[str], base_key: str)
     directory = os.path.join(staging, f"{base_key}.{os.getpid()}.{os.urandom(4).hex()}")
     snapshot = Snapshot(cache_dir, directory, lock_fd, lock)
     try:
-        os.mkdir(directory, 0o700)
+        if any(name not in held for name in names):
+            os.mkdir(directory, 0o700)
         for name in names:
             # Absolute: the child records the output's digest by path from "/" (_detach).
             source = os.path.abspath(os.path.join(out_dir, name))
-            snapshot.originals[name] = (source, _copy(source, os.path.join(directory, name)))
+            if name in held:
+                snapshot.originals[name] = (source, _hold(snapshot, name, source))
+            else:
+                snapshot.originals[name] = (source, _copy(source, os.path.join(directory, name)))
     except OSError:  # a symlink, an output changing, ENOSPC...: store in the foreground
         snapshot.discard()
         return None
     return snapshot
+
+
+def _hold(snapshot: Snapshot, name: str, source: str) -> os.stat_result:
+    """Open the output read-only (cargo runs build scripts and binaries, which a
+    descriptor open for writing would make fail with ETXTBSY) and keep its stat. Not
+    blocking: a FIFO put in its place would hold the open until a writer came."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    snapshot.held[name] = fd
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(f"{source} is not a regular file")
+    return info
 
 
 def _copy(source: str, destination: str) -> os.stat_result:
@@ -181,7 +268,7 @@ def _copy(source: str, destination: str) -> os.stat_result:
     data (OpenZFS 2.2.0's block cloning; CIFS copying on the server before flushing
     the source), and the copy is all the entry and the output's digest record are
     made from. Where sendfile refuses a file, plain reads and writes copy it."""
-    source_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    source_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         info = os.fstat(source_fd)
         if not stat.S_ISREG(info.st_mode):
@@ -283,11 +370,13 @@ def _fork_detached(snapshot: Snapshot, job: Callable[[], object]) -> bool:
     except OSError:
         return False
     if pid:
-        os.close(snapshot.lock_fd)  # the child's copy holds the lock now
+        for fd in snapshot.fds():
+            _close(fd)  # the child's copies hold the lock and the outputs now
         snapshot.lock_fd = -1
+        snapshot.held.clear()
         return True
     try:
-        _detach(keep=snapshot.lock_fd)
+        _detach(keep=set(snapshot.fds()))
         job()
     except BaseException:  # noqa: BLE001, S110 - the build already has its result
         pass
@@ -323,9 +412,10 @@ def ignore_forwarded_signals() -> None:
         signal.signal(number, signal.SIG_IGN)
 
 
-def deferred_locks() -> list[int]:
-    """The store locks of the jobs kept for run_after_answer: held until each is done."""
-    return [snapshot.lock_fd for snapshot, _ in AFTER_ANSWER[0] or [] if snapshot.lock_fd >= 0]
+def deferred_fds() -> list[int]:
+    """What the jobs kept for run_after_answer keep open until each is done: their
+    store locks and held outputs."""
+    return [fd for snapshot, _ in AFTER_ANSWER[0] or [] for fd in snapshot.fds()]
 
 
 def run_after_answer() -> None:
@@ -354,7 +444,7 @@ def _store(snapshot: Snapshot, job: Callable[[], object]) -> None:
         snapshot.discard()
 
 
-def _detach(keep: int) -> None:
+def _detach(keep: set[int]) -> None:
     """Leave cargo's process group, its pipes and its directory: cargo reads the
     wrapper's stdout and stderr until every writer has closed them, and a child that
     kept the package dir as its cwd would keep a checkout's filesystem busy.
@@ -371,7 +461,7 @@ def _detach(keep: int) -> None:
     leader) and of the signals the launch client forwards to its child's group; it
     ignores SIGHUP as well, for whatever else sends it to a session's processes."""
     os.setpgid(0, 0)
-    if not let_go_of_descriptors({keep}):
+    if not let_go_of_descriptors(keep):
         raise OSError("no /dev/null to put in place of cargo's pipes")  # no store, then
     _settle()
 

@@ -27,6 +27,8 @@ from buildcache.wrapper.source_paths import PathChanged, PathChecker
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from buildcache.config import Config
 
 # Files rustc writes beside the predicted outputs under unusual flags; seeing one
@@ -176,15 +178,44 @@ def collect_outputs(
     return outputs, digests
 
 
-def snapshot_outputs(call: RustcCall, cache_dir: str, base_key: str) -> Snapshot | None:
-    """A copy of the outputs for a detached store (detached_store.py); None: store at once."""
+def snapshot_outputs(
+    call: RustcCall, cache_dir: str, base_key: str, environ: Mapping[str, str]
+) -> Snapshot | None:
+    """A snapshot of the outputs for a detached store (detached_store.py); None: store
+    at once."""
     expected = call.output_names()
     check_no_unknown_outputs(call, expected)
     for name in expected:
         if not os.path.isfile(os.path.join(call.out_dir, name)):
             raise NotStorable(f"rustc did not write {name}")
     names = [name for name in expected if name != call.dep_info_name]
-    return take_snapshot(cache_dir, call.out_dir, names, base_key)
+    held = frozenset(names) if cargo_leaves_alone(call, environ) else frozenset()
+    return take_snapshot(cache_dir, call.out_dir, names, base_key, held)
+
+
+# The crate types whose outputs cargo neither links elsewhere nor touches after the
+# compile when their package is not a primary one (cargo's `uplift_to` and
+# `link_targets`): binaries are linked into the profile dir (build scripts into their
+# build dir) and dylibs too, whatever their package; a primary package's outputs may be
+# a root's, linked as well. A link moves the output's ctime, which a held output's store
+# would find changed (an entry lost, not a wrong one).
+HELD_CRATE_TYPES = frozenset({"lib", "rlib", "proc-macro", "cdylib", "staticlib"})
+
+
+def cargo_leaves_alone(call: RustcCall, environ: Mapping[str, str]) -> bool:
+    """Whether the store may read the outputs themselves after the wrapper returned,
+    held open, instead of copies made while cargo waits (detached_store.py). Only under
+    cargo (CARGO set: what another driver does with the outputs is unknown), and not for
+    a check (`--emit` without link: cargo sets the .rmeta's mtime after rustc, from 1.93
+    on), a test harness, or a primary package's crate (CARGO_PRIMARY_PACKAGE)."""
+    return (
+        bool(environ.get("CARGO"))
+        and "link" in call.emits
+        and not call.is_test
+        and bool(call.crate_types)
+        and all(kind in HELD_CRATE_TYPES for kind in call.crate_types)
+        and not environ.get("CARGO_PRIMARY_PACKAGE")
+    )
 
 
 def make_entry(
