@@ -151,7 +151,7 @@ class Snapshot:
         file only if it is ours)."""
         remove_tree(self.directory)
         for fd in self.held.values():
-            _close(fd)
+            close_quietly(fd)
         self.held.clear()
         if self.lock_fd < 0:
             return  # done before, or the lock went to the child
@@ -160,11 +160,12 @@ class Snapshot:
                 os.unlink(self.lock_path)
         except OSError:
             pass
-        _close(self.lock_fd)
+        close_quietly(self.lock_fd)
         self.lock_fd = -1
 
 
-def _close(fd: int) -> None:
+def close_quietly(fd: int) -> None:
+    """Close fd; one already closed (or never valid) is no error here."""
     try:
         os.close(fd)
     except OSError:
@@ -244,14 +245,25 @@ def take_snapshot(
 
 def _hold(snapshot: Snapshot, name: str, source: str) -> os.stat_result:
     """Open the output read-only (cargo runs build scripts and binaries, which a
-    descriptor open for writing would make fail with ETXTBSY) and keep its stat. Not
-    blocking: a FIFO put in its place would hold the open until a writer came."""
-    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    descriptor open for writing would make fail with ETXTBSY) and keep its stat."""
+    fd, info = _open_regular(source)
     snapshot.held[name] = fd
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(f"{source} is not a regular file")
     return info
+
+
+def _open_regular(source: str) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of the regular file at source (not a symlink) and its
+    stat. Not blocking: a FIFO put in an output's place would hold the open until a
+    writer came."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{source} is not a regular file")
+    except OSError:
+        close_quietly(fd)
+        raise
+    return fd, info
 
 
 def _copy(source: str, destination: str) -> os.stat_result:
@@ -268,11 +280,8 @@ def _copy(source: str, destination: str) -> os.stat_result:
     data (OpenZFS 2.2.0's block cloning; CIFS copying on the server before flushing
     the source), and the copy is all the entry and the output's digest record are
     made from. Where sendfile refuses a file, plain reads and writes copy it."""
-    source_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    source_fd, info = _open_regular(source)
     try:
-        info = os.fstat(source_fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{source} is not a regular file")
         target_fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             copied = _send(source_fd, target_fd)
@@ -371,7 +380,7 @@ def _fork_detached(snapshot: Snapshot, job: Callable[[], object]) -> bool:
         return False
     if pid:
         for fd in snapshot.fds():
-            _close(fd)  # the child's copies hold the lock and the outputs now
+            close_quietly(fd)  # the child's copies hold the lock and the outputs now
         snapshot.lock_fd = -1
         snapshot.held.clear()
         return True
@@ -482,10 +491,7 @@ def let_go_of_descriptors(keep: set[int]) -> bool:
             pass
     for fd in open_fds():
         if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            close_quietly(fd)
     return True
 
 
