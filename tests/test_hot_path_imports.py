@@ -132,15 +132,25 @@ def real_rustc() -> str:
     return str(shutil.which("rustc"))
 
 
+def write_before_the_compile(source: Path, text: str) -> None:
+    """A source last changed before the compile starts, or the miss is not stored
+    (miss.py: a source whose ctime is at or after the compile's start may not be what
+    rustc read). An old mtime is not enough: setting it moves the ctime to now, and the
+    compile may start within the same tick of the coarse clock file times come from;
+    so past that tick too."""
+    source.write_text(text)
+    an_hour_ago = time.time() - 3600
+    os.utime(source, (an_hour_ago, an_hour_ago))
+    time.sleep(0.05)
+
+
 @pytest.mark.cargo
 def test_a_cache_hit_imports_only_the_allowed_modules(
     tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rustc = real_rustc()
     source = tmp_path / "lib.rs"
-    source.write_text("pub fn answer() -> u32 { 42 }\n")
-    an_hour_ago = time.time() - 3600  # older than the compile, or it is not stored
-    os.utime(source, (an_hour_ago, an_hour_ago))
+    write_before_the_compile(source, "pub fn answer() -> u32 { 42 }\n")
     (tmp_path / "out").mkdir()  # cargo makes it before it runs rustc
     log = tmp_path / "calls.log"
     monkeypatch.setenv("BUILDCACHE_LOG", str(log))
@@ -187,9 +197,7 @@ def test_a_hit_records_its_outputs_digests_without_hashing_them(
         for n in range(16)
     )
     source = tmp_path / "lib.rs"
-    source.write_text(types)
-    an_hour_ago = time.time() - 3600
-    os.utime(source, (an_hour_ago, an_hour_ago))
+    write_before_the_compile(source, types)
     out = tmp_path / "out"
     out.mkdir()
     log = tmp_path / "calls.log"
