@@ -78,26 +78,6 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["libfoo.rlib"]
 
 
-@pytest.mark.parametrize("durable", [True, False])
-def test_what_before_commit_raises_keeps_the_old_file_and_leaves_no_temp(
-    tmp_path: Path, durable: bool
-) -> None:
-    """The store checks there, with every byte written, that nothing it read changed."""
-    target = tmp_path / "libfoo.rlib"
-    target.write_bytes(b"old")
-    seen = []
-
-    def changed() -> None:
-        seen.append(sorted(path.name for path in tmp_path.iterdir()))
-        raise OSError("an output changed")
-
-    with pytest.raises(OSError, match="an output changed"):
-        atomic.atomic_write(str(target), b"new", durable=durable, before_commit=changed)
-    assert len(seen) == 1 and len(seen[0]) == 2  # called once, with the temp file written
-    assert target.read_bytes() == b"old"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["libfoo.rlib"]
-
-
 def test_a_directory_in_the_way_is_left_alone(tmp_path: Path) -> None:
     target = tmp_path / "libfoo.rlib"
     target.mkdir()

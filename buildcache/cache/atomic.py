@@ -7,10 +7,6 @@ import fcntl
 import os
 import stat
 
-TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
-if TYPE_CHECKING:
-    from typing import Callable
-
 # Temp files carry this prefix so cleanup can find the ones a killed process left behind.
 TEMP_PREFIX = ".tmp-"
 
@@ -21,7 +17,6 @@ def atomic_write(
     *,
     mode: int = 0o644,
     durable: bool = True,
-    before_commit: Callable[[], object] | None = None,
 ) -> os.stat_result:
     """Write data to path so readers see the old file or the whole new one, never a torn one.
 
@@ -36,9 +31,6 @@ def atomic_write(
     auto_da_alloc, for programs that forgot an fsync), 0.6 ms a file on an idle machine
     here and 2.5 to 4 ms under load, most of a hit's time. Readers then see the old
     file, no file, or the whole new one; never a torn one.
-
-    before_commit runs once every byte is written; whatever it raises leaves nothing
-    behind (the store checks there that the outputs it mapped did not change).
     """
     directory = os.path.dirname(path)
     temp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
@@ -51,8 +43,6 @@ def atomic_write(
             while view:
                 view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)  # the umask must not strip an executable's x bits
-        if before_commit is not None:
-            before_commit()
         if not durable:
             _remove_regular(path)
         os.replace(temp, path)

@@ -43,7 +43,7 @@ from buildcache.cache.digests import is_hex_digest, sha256
 TYPE_CHECKING = False  # typing costs ~10 ms to import on the hot path
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any, Callable
+    from typing import Any
 
 ENTRY_MAGIC = b"BCENTRY1"
 COMPRESSED_ENTRY_MAGIC = b"BCENTRZ1"  # the body is one zstd frame
@@ -356,20 +356,12 @@ class Added:
         self.compression_saved = compression_saved
 
 
-def save_entry(
-    cache_dir: str,
-    key: str,
-    entry: Entry,
-    *,
-    compression_level: int,
-    before_commit: Callable[[], object] | None = None,
-) -> Added:
-    """Store atomically, compressed at that zstd level (0: uncompressed). before_commit
-    runs once the entry is written, before it is in place; what it raises stores nothing."""
+def save_entry(cache_dir: str, key: str, entry: Entry, *, compression_level: int) -> Added:
+    """Store atomically, compressed at that zstd level (0: uncompressed)."""
     path = path_for(cache_dir, key, "entry")
     chunks = entry.encode(compression_level=compression_level)
     previous_savings = compression_savings(path)  # usually none: a new key
-    added_bytes, added_files = _save(cache_dir, path, chunks, before_commit)
+    added_bytes, added_files = _save(cache_dir, path, chunks)
     return Added(added_bytes, added_files, compression_savings_of(chunks) - previous_savings)
 
 
@@ -381,18 +373,13 @@ def compression_savings_of(chunks: list[bytes | memoryview]) -> int:
     return max(0, len(ENTRY_MAGIC) + body_size + DIGEST_SIZE - stored)
 
 
-def _save(
-    cache_dir: str,
-    path: str,
-    chunks: list[bytes | memoryview],
-    before_commit: Callable[[], object] | None = None,
-) -> tuple[int, int]:
+def _save(cache_dir: str, path: str, chunks: list[bytes | memoryview]) -> tuple[int, int]:
     makedirs(cache_dir, os.path.dirname(path))
     try:
         previous = os.stat(path).st_size
     except FileNotFoundError:
         previous = -1
-    atomic_write(path, chunks, before_commit=before_commit)
+    atomic_write(path, chunks)
     size = sum(len(chunk) for chunk in chunks)
     if previous < 0:
         return size, 1

@@ -28,9 +28,8 @@ links elsewhere nor touches once rustc is done (miss.py's cargo_leaves_alone), a
 open instead (a descriptor, read-only, taken while cargo waits) and read by the child
 after the wrapper returned. Whatever wrote to the file since, linked it, changed its
 mode, removed it or renamed another file over it (a later compile of the crate) moved
-its ctime, which the child finds changed after hashing it or, at the latest, before it
-commits the entry, and then stores nothing (Snapshot._read_held, check_held); the
-descriptor never reads another file's bytes. The copies
+its ctime, which the child finds changed after reading it, and then stores nothing
+(Snapshot._read_held); the descriptor never reads another file's bytes. The copies
 were 2.8 ms of a miss on average, while cargo waited, and as many bytes written again
 as the build wrote. A held output keeps its file (and the target dir's filesystem) in
 use until the store is done, as a process reading it would: a `cargo clean` at that
@@ -109,34 +108,28 @@ class Snapshot:
             return self._read_held(name)
         return self._read_copy(name)
 
-    def _read_held(self, name: str) -> tuple[bytes | memoryview, str]:
-        """Mapped from the descriptor opened before the answer (_hold), hashed, and
+    def _read_held(self, name: str) -> tuple[bytes, str]:
+        """Read whole from the descriptor opened before the answer (_hold), then
         accepted only if the output's stamp is still the one it had then: whatever
         wrote to it since moved its mtime and ctime, and a hard link, chmod, touch or
-        removal its ctime. Mapped, not read into memory: hashing and compressing it
-        from the page cache spares a copy into fresh memory and its page faults (about
-        a tenth of a cold build's store CPU, measured here). A mapping shows a later
-        write, so the bytes compressed later are the bytes hashed here only if the
-        stamp still holds once the entry is written: check_held, before the entry is
-        committed. (A file truncated under the mapping would end this process with
-        SIGBUS: an entry lost, none torn, as with any killed store.)"""
+        removal its ctime. Read into memory, not mapped: the bytes hashed here are the
+        bytes compressed later, whatever happens to the file in between (a mapping
+        would show a later write, and not every write moves the stamp: one through a
+        shared mapping whose page is already dirty never does; tests/test_miss.py). The
+        price is anonymous memory the size of the crate's outputs for the store's short
+        life, where a mapped copy was page cache the kernel could drop (the store is the
+        OOM killer's first choice: lower_priority), and its page faults: a mapping
+        instead saved about 0.2 s of CPU and 75 000 faults in a cold build of the bench
+        workspace, and was reverted for the entries whose blobs it let differ from
+        their digests."""
         fd = self.held[name]
         path, info = self.originals[name]
-        if stamp(os.fstat(fd)) != stamp(info):
+        data = _read_all(fd, info.st_size)
+        if len(data) != info.st_size or stamp(os.fstat(fd)) != stamp(info):
             raise OSError(f"{path} changed after rustc wrote it")
-        data = _map(fd, info.st_size)
         digest = sha256(data).hexdigest()
-        self.check_held(name)
         remember_written(self.cache_dir, path, digest, info)
         return data, digest
-
-    def check_held(self, *names: str) -> None:
-        """Raise OSError when a held output (those named, or all) no longer has the stamp
-        it had when it was opened: its mapped bytes may then not be what was hashed."""
-        for name in names or tuple(self.held):
-            path, info = self.originals[name]
-            if stamp(os.fstat(self.held[name])) != stamp(info):
-                raise OSError(f"{path} changed after rustc wrote it")
 
     def _read_copy(self, name: str) -> tuple[bytes | memoryview, str]:
         """The copy's content and its digest. Mapped rather than read: hashing and
@@ -184,24 +177,31 @@ def close_quietly(fd: int) -> None:
         pass
 
 
-def _map(fd: int, size: int) -> bytes | memoryview:
-    """size bytes of the file from its start, mapped (private, read-only, populated at
-    once), or read where it cannot be mapped (an empty file; FUSE with direct I/O)."""
-    if size:
-        try:
-            flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
-            return memoryview(mmap.mmap(fd, size, flags, mmap.PROT_READ))
-        except (OSError, ValueError):
-            pass
-    data = os.pread(fd, size, 0)
-    if len(data) != size:
-        raise OSError("the file is shorter than it was")
-    return data
+def _read_all(fd: int, size: int) -> bytes:
+    """The file's content from its start, up to one byte past the size it had: a file
+    that grew or shrank since comes back with another length."""
+    chunks = []
+    offset = 0
+    while offset <= size:
+        chunk = os.pread(fd, size + 1 - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _mapped(handle: BinaryIO) -> bytes | memoryview:
-    """The file's content, mapped (_map)."""
-    return _map(handle.fileno(), os.fstat(handle.fileno()).st_size)
+    """The file's content, mapped (private, read-only), or read where it cannot be
+    mapped (an empty file; FUSE with direct I/O refuses mappings)."""
+    size = os.fstat(handle.fileno()).st_size
+    if size:
+        try:
+            flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
+            return memoryview(mmap.mmap(handle.fileno(), size, flags, mmap.PROT_READ))
+        except (OSError, ValueError):
+            pass
+    return handle.read()
 
 
 def _no_follow(path: str, flags: int) -> int:

@@ -252,23 +252,7 @@ def store_result(
     key = result_digest(base_key, described.files, described.env)
     outputs, digests = collect_outputs(call, described, cache_dir, snapshot)
     entry = make_entry(call, outputs, stdout, stderr, compile_ms=compile_ms, digests=digests)
-
-    def held_unchanged() -> None:
-        """The held outputs were mapped, not copied: the entry just written holds the
-        bytes that were hashed only if no output changed since (Snapshot.check_held)."""
-        if snapshot is not None:
-            try:
-                snapshot.check_held()
-            except OSError as error:
-                raise NotStorable(f"snapshot: {error}") from None
-
-    added = store.save_entry(
-        cache_dir,
-        key,
-        entry,
-        compression_level=config.compression_level,
-        before_commit=held_unchanged,
-    )
+    added = store.save_entry(cache_dir, key, entry, compression_level=config.compression_level)
     candidate = (described.files, described.env, key)
     manifest_bytes, manifest_files = store.add_to_manifest(cache_dir, base_key, candidate)
     if store.shard_of(base_key) != store.shard_of(key):
