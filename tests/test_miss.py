@@ -22,11 +22,11 @@ UNDER_CARGO = {"CARGO": "/usr/bin/cargo"}
 BASE_KEY = "cd" * 32
 
 
-def call_of(*extra: str):  # type: ignore[no-untyped-def]
+def call_of(*extra: str, out_dir: str = "/ws/target/debug/deps"):  # type: ignore[no-untyped-def]
     return parse_rustc_args(
         [
             "--crate-name", "dep", "--edition=2021", "src/lib.rs",
-            "--error-format=json", "--out-dir", "/ws/target/debug/deps",
+            "--error-format=json", "--out-dir", out_dir,
             "-C", "extra-filename=-abc", *extra,
         ]
     )  # fmt: skip
@@ -65,16 +65,6 @@ def test_a_checks_rmeta_is_copied() -> None:
     assert not cargo_leaves_alone(call, UNDER_CARGO)
 
 
-def library_call(out_dir: Path):  # type: ignore[no-untyped-def]
-    return parse_rustc_args(
-        [
-            "--crate-name", "dep", "--edition=2021", "src/lib.rs", "--crate-type", "lib",
-            "--emit=dep-info,metadata,link", "--error-format=json", "--out-dir", str(out_dir),
-            "-C", "extra-filename=-abc",
-        ]
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("level", [0, 1])
 def test_an_entry_holds_the_bytes_its_digests_were_computed_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: int
@@ -89,7 +79,7 @@ def test_an_entry_holds_the_bytes_its_digests_were_computed_from(
     cache, out = tmp_path / "cache", tmp_path / "out"
     cache.mkdir()
     out.mkdir()
-    call = library_call(out)
+    call = call_of("--crate-type", "lib", "--emit=dep-info,metadata,link", out_dir=str(out))
     rlib = out / "libdep-abc.rlib"
     rlib.write_bytes(b"R" * 8192)
     (out / "libdep-abc.rmeta").write_bytes(b"meta" * 100)
